@@ -1,0 +1,3 @@
+"""Verbatim: a self-hosted transcription service."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,89 @@
+"""One Settings class for the whole service; every value comes from VERBATIM_* variables or .env."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_DEV_ENVS = {"development", "test"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VERBATIM_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path("./verbatim-data")
+    # Unset: start (or reuse) the embedded PostgreSQL server under data_dir/postgres.
+    database_url: str | None = None
+    database_pool_size: int = 10
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # Secrets: generated and kept in data_dir in development; must be set in production.
+    secret_key: str | None = None
+    access_token_minutes: int = 15
+    refresh_token_days: int = 30
+    allow_registration: bool = True
+
+    max_upload_bytes: int = 500 * 1024 * 1024
+
+    default_model: str = "tiny.en"
+    # Extra directory searched for models by name (a folder with model.bin per model).
+    models_dir: Path | None = None
+    engine_device: str = "cpu"
+    engine_compute_type: str = "int8"
+    engine_cpu_threads: int = 0
+
+    # Worker: run it inside `verbatim serve` (embedded mode) or only in `verbatim worker`.
+    run_worker_in_api: bool = True
+    worker_transcriptions: int = Field(default=1, ge=1, description="transcriptions run at once")
+    worker_concurrency: int = Field(default=4, ge=1, description="other jobs run at once")
+    max_running_per_user: int = Field(default=3, ge=1)
+    worker_heartbeat_s: float = 10.0
+    stalled_after_s: float = 60.0
+    stalled_check_cron: str = "* * * * * */10"
+    job_max_attempts: int = 4
+    auto_migrate: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.env not in _DEV_ENVS:
+            if not self.secret_key or len(self.secret_key) < 32:
+                raise ValueError("VERBATIM_SECRET_KEY of 32+ characters is required in production")
+        return self
+
+    @property
+    def is_embedded_db(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.data_dir / "tmp"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    def resolved_secret_key(self) -> str:
+        """The configured secret, or one generated once and kept in the data directory."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,33 @@
+"""All tables; importing this module registers every model on Base.metadata."""
+
+from verbatim.models.api_key import ApiKey
+from verbatim.models.audio_file import AudioFile, SourceType
+from verbatim.models.base import Base
+from verbatim.models.job import Job, JobStatus, JobType
+from verbatim.models.tenant import Tenant
+from verbatim.models.transcription import (
+    Mode,
+    Segment,
+    Speaker,
+    Transcription,
+    TranscriptionStatus,
+)
+from verbatim.models.user import Role, User
+
+__all__ = [
+    "ApiKey",
+    "AudioFile",
+    "Base",
+    "Job",
+    "JobStatus",
+    "JobType",
+    "Mode",
+    "Role",
+    "Segment",
+    "SourceType",
+    "Speaker",
+    "Tenant",
+    "Transcription",
+    "TranscriptionStatus",
+    "User",
+]

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import BigInteger, Enum, Float, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from verbatim.models.base import Base, IdMixin, OwnedMixin, TimestampMixin
+
+
+class SourceType(enum.StrEnum):
+    upload = "upload"
+    download = "download"
+    presigned = "presigned"
+
+
+class AudioFile(IdMixin, TimestampMixin, OwnedMixin, Base):
+    __tablename__ = "audio_file"
+    # The same bytes are stored once per user; this constraint settles concurrent uploads.
+    __table_args__ = (UniqueConstraint("user_id", "sha256", name="uq_audio_file_user_sha256"),)
+
+    storage_key: Mapped[str] = mapped_column(String(1024), nullable=False)
+    original_filename: Mapped[str] = mapped_column(String(255), nullable=False)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    mime_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    container: Mapped[str] = mapped_column(String(100), nullable=False)
+    codec: Mapped[str] = mapped_column(String(100), nullable=False)
+    duration: Mapped[float | None] = mapped_column(Float)
+    sample_rate: Mapped[int | None] = mapped_column(Integer)
+    channels: Mapped[int | None] = mapped_column(Integer)
+    has_video: Mapped[bool] = mapped_column(default=False, nullable=False)
+    source_type: Mapped[SourceType] = mapped_column(
+        Enum(SourceType, name="source_type", native_enum=False, length=20),
+        default=SourceType.upload,
+        nullable=False,
+    )
+    source_url: Mapped[str | None] = mapped_column(Text)
+    platform: Mapped[str | None] = mapped_column(String(100))
+    title: Mapped[str | None] = mapped_column(String(500))

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Enum, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from verbatim.models.base import Base, IdMixin, OwnedMixin, TimestampMixin
+
+
+class TranscriptionStatus(enum.StrEnum):
+    pending = "pending"
+    running = "running"
+    completed = "completed"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class Mode(enum.StrEnum):
+    mono = "mono"
+    dialogue = "dialogue"
+
+
+class Transcription(IdMixin, TimestampMixin, OwnedMixin, Base):
+    __tablename__ = "transcription"
+
+    audio_file_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("audio_file.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    status: Mapped[TranscriptionStatus] = mapped_column(
+        Enum(TranscriptionStatus, name="transcription_status", native_enum=False, length=20),
+        default=TranscriptionStatus.pending,
+        nullable=False,
+    )
+    requested_language: Mapped[str | None] = mapped_column(String(20))
+    language: Mapped[str | None] = mapped_column(String(20))
+    language_probability: Mapped[float | None] = mapped_column(Float)
+    mode: Mapped[Mode] = mapped_column(
+        Enum(Mode, name="transcription_mode", native_enum=False, length=20),
+        default=Mode.mono,
+        nullable=False,
+    )
+    engine: Mapped[str] = mapped_column(String(50), nullable=False)
+    model_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    model_version: Mapped[str | None] = mapped_column(String(100))
+    options: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, nullable=False)
+    text: Mapped[str | None] = mapped_column(Text)
+    avg_confidence: Mapped[float | None] = mapped_column(Float)
+    word_count: Mapped[int | None] = mapped_column(Integer)
+    duration: Mapped[float | None] = mapped_column(Float)
+    processing_time_s: Mapped[float | None] = mapped_column(Float)
+    quality: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error_code: Mapped[str | None] = mapped_column(String(100))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    segments: Mapped[list[Segment]] = relationship(
+        order_by="Segment.index", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Segment(Base):
+    __tablename__ = "segment"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    transcription_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("transcription.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    index: Mapped[int] = mapped_column(Integer, nullable=False)
+    start: Mapped[float] = mapped_column(Float, nullable=False)
+    end: Mapped[float] = mapped_column(Float, nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    speaker: Mapped[str | None] = mapped_column(String(100))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    avg_logprob: Mapped[float | None] = mapped_column(Float)
+    no_speech_prob: Mapped[float | None] = mapped_column(Float)
+    # [{"start", "end", "word", "probability"}, ...]
+    words: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, nullable=False)
+
+
+class Speaker(Base):
+    __tablename__ = "speaker"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    transcription_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("transcription.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    label: Mapped[str] = mapped_column(String(100), nullable=False)
+    display_name: Mapped[str | None] = mapped_column(String(200))
