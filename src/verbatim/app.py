@@ -1,0 +1,105 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from verbatim import __version__
+from verbatim.audio.endpoints import router as audio_router
+from verbatim.auth.endpoints import router as auth_router
+from verbatim.config import Settings, get_settings
+from verbatim.engines.process_pool import EnginePool
+from verbatim.errors import install_error_handlers
+from verbatim.health.endpoints import router as health_router
+from verbatim.jobs.endpoints import router as jobs_router
+from verbatim.logs import configure_logging
+from verbatim.runtime import run_runtime
+from verbatim.transcriptions.endpoints import router as transcriptions_router
+
+log = structlog.get_logger("verbatim.http")
+
+
+class RequestContextMiddleware:
+    """Request id in every log line and response; one access log line per request.
+
+    A plain ASGI middleware: it does not buffer bodies, so uploads stream through untouched.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming[:64] if incoming.isprintable() and incoming else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    with_worker: bool | None = None,
+    engine_pool: EnginePool | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    run_worker = settings.run_worker_in_api if with_worker is None else with_worker
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with run_runtime(settings, with_worker=run_worker, engine_pool=engine_pool) as rt:
+            app.state.services = rt.services
+            log.info("started", version=__version__, worker_in_process=run_worker)
+            yield
+
+    app = FastAPI(
+        title="Verbatim",
+        version=__version__,
+        description="Self-hosted transcription: upload media, get timed, searchable transcripts.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestContextMiddleware)
+    install_error_handlers(app)
+    for router in (health_router, auth_router, audio_router, transcriptions_router, jobs_router):
+        app.include_router(router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory verbatim.app:app_from_env`."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(settings)

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Query, Request, status
+from fastapi.responses import Response
+
+from verbatim.audio import service
+from verbatim.audio.delivery import media_response
+from verbatim.audio.ingest import receive_upload
+from verbatim.audio.schemas import AudioFileOut, AudioPage, UploadOut
+from verbatim.deps import CurrentUser, ServicesDep, SessionDep
+from verbatim.models import SourceType
+
+router = APIRouter(prefix="/api/v1/audio", tags=["audio"])
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "",
+    response_model=UploadOut,
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra=_UPLOAD_BODY,
+    responses={
+        200: {"model": UploadOut, "description": "Already in the library (is_duplicate)"},
+        413: {"description": "file_too_large"},
+        415: {"description": "unsupported_media"},
+    },
+)
+async def upload_audio(
+    request: Request, user: CurrentUser, session: SessionDep, services: ServicesDep
+) -> object:
+    """Upload media as multipart/form-data (field `file`). Streams to disk; never in memory."""
+    received = await receive_upload(
+        dict(request.headers),
+        request.stream(),
+        services.settings.tmp_dir,
+        services.settings.max_upload_bytes,
+    )
+    audio, duplicate = await service.ingest(session, services.storage, user, received)
+    body = UploadOut.model_validate({**AudioFileOut.model_validate(audio).model_dump(),
+                                     "is_duplicate": duplicate})
+    return Response(
+        body.model_dump_json(),
+        status_code=status.HTTP_200_OK if duplicate else status.HTTP_201_CREATED,
+        media_type="application/json",
+        headers={"Location": f"/api/v1/audio/{audio.id}"},
+    )
+
+
+@router.get("", response_model=AudioPage)
+async def list_audio(
+    user: CurrentUser,
+    session: SessionDep,
+    source_type: SourceType | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> object:
+    items, total = await service.list_audio(
+        session, user, source_type=source_type, limit=limit, offset=offset
+    )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/{audio_id}", response_model=AudioFileOut)
+async def get_audio(audio_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> object:
+    return await service.get_audio(session, user, audio_id)
+
+
+@router.get("/{audio_id}/content", response_class=Response)
+async def get_audio_content(
+    audio_id: uuid.UUID,
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    services: ServicesDep,
+) -> Response:
+    """The stored media, with HTTP Range (206), ETag and Last-Modified."""
+    audio = await service.get_audio(session, user, audio_id)
+    return await media_response(request, services.storage, audio)
+
+
+@router.delete("/{audio_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_audio(
+    audio_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    services: ServicesDep,
+    background: BackgroundTasks,
+) -> Response:
+    """Delete the audio file, its transcriptions and its stored media."""
+    key = await service.delete_audio(session, user, audio_id)
+    # Runs after the transaction committed (the session dependency ends before the response).
+    background.add_task(asyncio.to_thread, services.storage.delete, key)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

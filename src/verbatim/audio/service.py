@@ -1,0 +1,144 @@
+"""Audio files: ingest (dedup per user), listing, reading and deleting, always for their owner."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from verbatim.audio.ingest import ReceivedFile, safe_filename
+from verbatim.errors import NotFound, UnsupportedMedia
+from verbatim.jobs.service import mark_cancelled
+from verbatim.kit.pagination import paginate
+from verbatim.media.probe import NotMedia, ProbeResult, probe
+from verbatim.models import AudioFile, Job, SourceType, User
+from verbatim.models.job import TERMINAL
+from verbatim.storage import Storage
+
+log = structlog.get_logger(__name__)
+
+
+def storage_key_for(user: User, sha256: str, filename: str, now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return f"uploads/user_{user.id}/{now:%Y}/{now:%m}/{sha256[:16]}_{safe_filename(filename)}"
+
+
+async def probe_or_reject(path: Path) -> ProbeResult:
+    try:
+        return await asyncio.to_thread(probe, path)
+    except NotMedia as exc:
+        raise UnsupportedMedia(details={"reason": str(exc)}) from exc
+
+
+async def ingest(
+    session: AsyncSession,
+    storage: Storage,
+    user: User,
+    received: ReceivedFile,
+    *,
+    source_type: SourceType = SourceType.upload,
+    source_url: str | None = None,
+    platform: str | None = None,
+    title: str | None = None,
+) -> tuple[AudioFile, bool]:
+    """Register a received file: (the record, whether it was already in the user's library).
+
+    The temporary file is always consumed: moved into storage, or removed.
+    """
+    try:
+        media = await probe_or_reject(received.path)
+        existing = await _by_checksum(session, user, received.sha256)
+        if existing is not None:
+            return existing, True
+        row = AudioFile(
+            user_id=user.id,
+            tenant_id=user.tenant_id,
+            storage_key=storage_key_for(user, received.sha256, received.filename),
+            original_filename=received.filename[:255],
+            size_bytes=received.size,
+            sha256=received.sha256,
+            mime_type=media.mime_type,
+            container=media.container,
+            codec=media.codec,
+            duration=media.duration,
+            sample_rate=media.sample_rate,
+            channels=media.channels,
+            has_video=media.has_video,
+            source_type=source_type,
+            source_url=source_url,
+            platform=platform,
+            title=title,
+        )
+        try:
+            # A concurrent identical upload waits here on the unique index; the loser
+            # returns the winner's row.
+            async with session.begin_nested():
+                session.add(row)
+                await session.flush()
+        except IntegrityError:
+            winner = await _by_checksum(session, user, received.sha256)
+            if winner is None:
+                raise
+            return winner, True
+        await asyncio.to_thread(storage.put_file, received.path, row.storage_key)
+        log.info("audio_ingested", audio_file_id=str(row.id), size=row.size_bytes)
+        return row, False
+    finally:
+        received.path.unlink(missing_ok=True)
+
+
+async def _by_checksum(session: AsyncSession, user: User, sha256: str) -> AudioFile | None:
+    return await session.scalar(
+        select(AudioFile).where(AudioFile.user_id == user.id, AudioFile.sha256 == sha256)
+    )
+
+
+def owned_audio(user: User) -> Select[tuple[AudioFile]]:
+    return select(AudioFile).where(AudioFile.user_id == user.id)
+
+
+async def get_audio(session: AsyncSession, user: User, audio_id: uuid.UUID) -> AudioFile:
+    audio = await session.scalar(owned_audio(user).where(AudioFile.id == audio_id))
+    if audio is None:
+        raise NotFound("Audio file not found", code="audio_not_found")
+    return audio
+
+
+async def list_audio(
+    session: AsyncSession,
+    user: User,
+    *,
+    source_type: SourceType | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[AudioFile], int]:
+    stmt = owned_audio(user).order_by(AudioFile.created_at.desc(), AudioFile.id)
+    if source_type is not None:
+        stmt = stmt.where(AudioFile.source_type == source_type)
+    return await paginate(session, stmt, limit, offset)
+
+
+async def delete_audio(session: AsyncSession, user: User, audio_id: uuid.UUID) -> str:
+    """Delete the row (its transcriptions cascade) and cancel its unfinished jobs.
+
+    Returns the storage key: the caller removes the object once the transaction committed, so
+    a failed commit never leaves a row pointing at a missing object.
+    """
+    audio = await get_audio(session, user, audio_id)
+    jobs = await session.scalars(
+        select(Job)
+        .where(Job.audio_file_id == audio.id, Job.status.not_in(TERMINAL))
+        .with_for_update()
+    )
+    for job in jobs:
+        await mark_cancelled(session, job)
+    key = audio.storage_key
+    await session.delete(audio)
+    await session.flush()
+    return key

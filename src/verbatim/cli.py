@@ -1,0 +1,205 @@
+"""The `verbatim` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from verbatim.config import Settings, get_settings
+
+app = typer.Typer(help="Verbatim: self-hosted transcription.", no_args_is_help=True)
+user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+def _settings() -> Settings:
+    from verbatim.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return settings
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    worker: Annotated[
+        bool | None, typer.Option("--worker/--no-worker", help="Run the job worker in-process")
+    ] = None,
+) -> None:
+    """Start the API (and, by default, the job worker) on the configured database."""
+    import uvicorn
+
+    from verbatim.app import create_app
+
+    settings = _settings()
+    application = create_app(settings, with_worker=worker)
+    uvicorn.run(
+        application,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run a job worker against the configured database (scale out with more of these)."""
+    from verbatim.runtime import run_runtime
+
+    settings = _settings()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        # A worker never stops an embedded server it merely attached to (started_here guards it).
+        async with run_runtime(settings, with_worker=True) as runtime:
+            typer.echo("worker started", err=True)
+            done = asyncio.ensure_future(asyncio.wait(runtime.worker_tasks))
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({done, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            done.cancel()
+            stopping.cancel()
+
+    asyncio.run(main())
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (also done on start when VERBATIM_AUTO_MIGRATE is on)."""
+    from verbatim import migrate as migrations
+    from verbatim.runtime import database_url
+
+    settings = _settings()
+
+    async def main() -> None:
+        url, server = await database_url(settings)
+        await asyncio.to_thread(migrations.upgrade, url)
+        if server is not None and server.started_here:
+            await asyncio.to_thread(server.stop)
+
+    asyncio.run(main())
+    typer.echo("database is up to date")
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Option(help="The user's email")],
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ],
+    admin: Annotated[bool, typer.Option("--admin", help="Give the admin role")] = False,
+) -> None:
+    """Create a user (with a personal tenant)."""
+    from verbatim.auth.service import create_user
+    from verbatim.db import make_engine, make_sessionmaker, session_scope
+    from verbatim.errors import AppError
+    from verbatim.models import Role
+    from verbatim.runtime import database_url
+
+    settings = _settings()
+    if len(password) < 8:
+        typer.echo("password must have at least 8 characters", err=True)
+        raise typer.Exit(2)
+
+    async def main() -> str:
+        url, server = await database_url(settings)
+        from verbatim import migrate as migrations
+
+        await asyncio.to_thread(migrations.upgrade, url)
+        engine = make_engine(url, 2)
+        try:
+            async with session_scope(make_sessionmaker(engine)) as session:
+                user = await create_user(
+                    session, email, password, Role.admin if admin else Role.user
+                )
+                return str(user.id)
+        finally:
+            await engine.dispose()
+            if server is not None and server.started_here:
+                await asyncio.to_thread(server.stop)
+
+    try:
+        user_id = asyncio.run(main())
+    except AppError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"created user {email} ({user_id}){' as admin' if admin else ''}")
+
+
+@app.command()
+def transcribe(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    format: Annotated[str, typer.Option("--format", "-f", help="txt, srt, vtt, json or csv")] = "txt",
+    language: Annotated[str | None, typer.Option(help="Language code; omit to detect")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name or path")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here")] = None,
+) -> None:
+    """Transcribe a local file right here (no server, no database) with a progress bar."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from verbatim.engines.base import EngineError, TranscribeOptions
+    from verbatim.engines.faster_whisper_engine import FasterWhisperEngine
+    from verbatim.engines.models import resolve_model
+    from verbatim.media.probe import NotMedia, probe
+    from verbatim.transcriptions import export
+
+    settings = get_settings()
+    if format not in export.FORMATS:
+        typer.echo(f"unknown format {format!r}; use one of {', '.join(export.FORMATS)}", err=True)
+        raise typer.Exit(2)
+    try:
+        probe(file)
+        ref = resolve_model(model or settings.default_model, settings.models_dir,
+                            allow_any_path=True)
+    except NotMedia as exc:
+        typer.echo(f"error: {file} is not audio or video with sound ({exc})", err=True)
+        raise typer.Exit(1) from exc
+    except EngineError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+    engine = FasterWhisperEngine(
+        settings.engine_device, settings.engine_compute_type, settings.engine_cpu_threads
+    )
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(), console=None, transient=True,
+    ) as progress:
+        task = progress.add_task(f"transcribing {file.name}", total=100)
+        result = engine.transcribe(
+            ref, str(file), TranscribeOptions(language=language),
+            lambda done, total: progress.update(task, completed=100 * done / total if total else 0),
+        )
+        progress.update(task, completed=100)
+    document = export.ExportDocument(
+        id="local", title=file.name, language=result.language, duration=result.duration,
+        model=ref.name, text=" ".join(s.text for s in result.segments),
+        segments=tuple(
+            export.ExportSegment(
+                start=s.start, end=s.end, text=s.text,
+                confidence=(sum(w.probability for w in s.words) / len(s.words)) if s.words else None,
+                words=tuple(export.ExportWord(w.start, w.end, w.word, w.probability) for w in s.words),
+            )
+            for s in result.segments
+        ),
+    )
+    rendered = export.render(document, format)
+    if output is not None:
+        output.write_text(rendered.content, encoding="utf-8")
+        typer.echo(f"wrote {output}", err=True)
+    else:
+        sys.stdout.write(rendered.content if rendered.content.endswith("\n") or not rendered.content
+                         else rendered.content + "\n")
+
+
+if __name__ == "__main__":
+    app()

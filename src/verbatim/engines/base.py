@@ -1,0 +1,67 @@
+"""What every speech engine takes and returns. Plain dataclasses: they cross process boundaries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    language: str | None = None  # None: detect
+    word_timestamps: bool = True
+    vad_filter: bool = False
+    beam_size: int = 5
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float
+    end: float
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model resolved to a local directory before any job is queued."""
+
+    name: str
+    path: Path
+    version: str | None = None
+
+
+@dataclass
+class EngineResult:
+    language: str
+    language_probability: float
+    duration: float
+    model: ModelRef
+    segments: list[Segment] = field(default_factory=list)
+    processing_time_s: float = 0.0
+
+
+class EngineError(Exception):
+    """A transcription that cannot succeed as asked; `code` is shown to the user."""
+
+    def __init__(self, code: str, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.transient = transient
+
+
+class ModelUnavailable(EngineError):
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__("model_unavailable", f"model {name!r} cannot be loaded here: {reason}")
+        self.name = name

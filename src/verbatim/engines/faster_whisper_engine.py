@@ -1,0 +1,100 @@
+"""The faster-whisper (CTranslate2) engine. The only module that imports faster_whisper."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from verbatim.engines.base import (
+    EngineError,
+    EngineResult,
+    ModelRef,
+    Segment,
+    TranscribeOptions,
+    Word,
+)
+
+ProgressCallback = Callable[[float, float], None]  # (seconds done, total seconds)
+
+
+class FasterWhisperEngine:
+    name = "faster-whisper"
+
+    def __init__(self, device: str = "cpu", compute_type: str = "int8", cpu_threads: int = 0):
+        self.device = device
+        self.compute_type = compute_type
+        self.cpu_threads = cpu_threads
+        self._models: dict[str, object] = {}
+
+    def load(self, model: ModelRef) -> object:
+        """Load once and keep: loading costs far more than a short clip's transcription."""
+        key = str(model.path)
+        if key not in self._models:
+            from faster_whisper import WhisperModel
+
+            try:
+                self._models[key] = WhisperModel(
+                    str(model.path),
+                    device=self.device,
+                    compute_type=self.compute_type,
+                    cpu_threads=self.cpu_threads,
+                )
+            except Exception as exc:
+                raise EngineError("model_load_failed", f"could not load {model.name}: {exc}") from exc
+        return self._models[key]
+
+    def transcribe(
+        self,
+        model: ModelRef,
+        audio_path: str,
+        options: TranscribeOptions,
+        on_progress: ProgressCallback | None = None,
+    ) -> EngineResult:
+        whisper = self.load(model)
+        started = time.perf_counter()
+        try:
+            segments_iter, info = whisper.transcribe(  # type: ignore[attr-defined]
+                audio_path,
+                language=options.language,
+                beam_size=options.beam_size,
+                word_timestamps=options.word_timestamps,
+                vad_filter=options.vad_filter,
+            )
+        except Exception as exc:
+            # faster-whisper decodes the file first (PyAV): a failure here is the input's fault.
+            raise EngineError("audio_decode_failed", f"could not decode the audio: {exc}") from exc
+        duration = float(info.duration)
+        segments: list[Segment] = []
+        # The generator runs the model as it is consumed.
+        for seg in segments_iter:
+            segments.append(_segment(seg))
+            if on_progress is not None:
+                on_progress(float(seg.end), duration)
+        return EngineResult(
+            language=info.language,
+            language_probability=float(info.language_probability),
+            duration=duration,
+            model=model,
+            segments=segments,
+            processing_time_s=time.perf_counter() - started,
+        )
+
+
+def _segment(seg: object) -> Segment:
+    words = tuple(
+        Word(
+            start=round(float(w.start), 3),
+            end=round(float(w.end), 3),
+            word=str(w.word),
+            probability=round(float(w.probability), 4),
+        )
+        for w in (getattr(seg, "words", None) or ())
+    )
+    return Segment(
+        start=round(float(seg.start), 3),  # type: ignore[attr-defined]
+        end=round(float(seg.end), 3),  # type: ignore[attr-defined]
+        text=str(seg.text).strip(),  # type: ignore[attr-defined]
+        avg_logprob=float(seg.avg_logprob),  # type: ignore[attr-defined]
+        no_speech_prob=float(seg.no_speech_prob),  # type: ignore[attr-defined]
+        words=words,
+    )

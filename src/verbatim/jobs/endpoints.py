@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from verbatim.deps import CurrentUser, SessionDep
+from verbatim.jobs import service
+from verbatim.jobs.schemas import JobOut, JobPage
+from verbatim.models import JobStatus, JobType
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+
+
+@router.get("", response_model=JobPage)
+async def list_jobs(
+    user: CurrentUser,
+    session: SessionDep,
+    status: JobStatus | None = None,
+    type: JobType | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> object:
+    items, total = await service.list_jobs(
+        session, user, status=status, type=type, limit=limit, offset=offset
+    )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/{job_id}", response_model=JobOut)
+async def get_job(job_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> object:
+    return await service.get_job(session, user, job_id)
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut)
+async def cancel_job(job_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> object:
+    return await service.cancel_job(session, user, job_id)

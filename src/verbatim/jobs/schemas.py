@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from verbatim.kit.schemas import Page
+from verbatim.models import JobStatus, JobType
+
+
+class JobOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    type: JobType
+    status: JobStatus
+    progress: float
+    stage: str | None
+    attempts: int
+    error_code: str | None
+    error_message: str | None
+    audio_file_id: uuid.UUID | None
+    transcription_id: uuid.UUID | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+
+class JobPage(Page[JobOut]):
+    pass

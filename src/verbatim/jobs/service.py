@@ -1,0 +1,84 @@
+"""The user-visible record of work: listing, reading, cancelling; status changes for tasks."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import structlog
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from verbatim.errors import Conflict, NotFound
+from verbatim.kit.pagination import paginate
+from verbatim.models import Job, JobStatus, JobType, Transcription, TranscriptionStatus, User
+from verbatim.models.job import TERMINAL
+from verbatim.queue import queue, raw_connection
+
+log = structlog.get_logger(__name__)
+
+
+def owned_jobs(user: User) -> Select[tuple[Job]]:
+    return select(Job).where(Job.user_id == user.id)
+
+
+async def get_job(session: AsyncSession, user: User, job_id: uuid.UUID) -> Job:
+    job = await session.scalar(owned_jobs(user).where(Job.id == job_id))
+    if job is None:
+        raise NotFound("Job not found", code="job_not_found")
+    return job
+
+
+async def list_jobs(
+    session: AsyncSession,
+    user: User,
+    *,
+    status: JobStatus | None,
+    type: JobType | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Job], int]:
+    stmt = owned_jobs(user).order_by(Job.created_at.desc(), Job.id)
+    if status is not None:
+        stmt = stmt.where(Job.status == status)
+    if type is not None:
+        stmt = stmt.where(Job.type == type)
+    return await paginate(session, stmt, limit, offset)
+
+
+async def cancel_job(session: AsyncSession, user: User, job_id: uuid.UUID) -> Job:
+    job = await session.scalar(owned_jobs(user).where(Job.id == job_id).with_for_update())
+    if job is None:
+        raise NotFound("Job not found", code="job_not_found")
+    if job.status in TERMINAL:
+        raise Conflict(f"The job is already {job.status.value}", code="job_not_cancellable")
+    await mark_cancelled(session, job)
+    return job
+
+
+async def mark_cancelled(session: AsyncSession, job: Job) -> None:
+    """Cancel in the database (which running tasks watch) and ask the queue to abort."""
+    job.transition(JobStatus.cancelled)
+    job.stage = "cancelled"
+    if job.transcription_id is not None:
+        transcription = await session.get(Transcription, job.transcription_id)
+        if transcription is not None and transcription.status not in (
+            TranscriptionStatus.completed,
+            TranscriptionStatus.failed,
+        ):
+            transcription.status = TranscriptionStatus.cancelled
+    if job.queue_job_id is not None:
+        await session.flush()
+        await queue.job_manager.cancel_job_by_id_async(
+            job.queue_job_id, abort=True, connection=await raw_connection(session)
+        )
+
+
+async def defer(
+    session: AsyncSession, job: Job, task: Any, *, schedule_in: float | None = None
+) -> None:
+    """Queue the task for this job inside the session's transaction (both commit or neither)."""
+    options: dict[str, Any] = {"connection": await raw_connection(session)}
+    if schedule_in is not None:
+        options["schedule_in"] = {"seconds": schedule_in}
+    job.queue_job_id = await task.configure(**options).defer_async(job_id=str(job.id))

@@ -1,0 +1,27 @@
+"""The procrastinate app: one PostgreSQL-backed queue shared by the API and every worker.
+
+Task arguments are ids only; task names are `domain.verb`. Transcriptions have their own queue so
+a worker takes only as many as its engine processes can run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from procrastinate import App, PsycopgConnector
+from sqlalchemy.ext.asyncio import AsyncSession
+
+TRANSCRIPTION_QUEUE = "transcription"
+DEFAULT_QUEUE = "default"
+
+queue = App(
+    connector=PsycopgConnector(),
+    import_paths=["verbatim.transcriptions.tasks", "verbatim.jobs.tasks"],
+)
+
+
+async def raw_connection(session: AsyncSession) -> Any:
+    """The psycopg connection under the session, so a defer joins the session's transaction."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection

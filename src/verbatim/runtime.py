@@ -1,0 +1,142 @@
+"""Start and stop what a process needs, the same way for `serve`, `worker` and tests.
+
+Embedded mode (no database URL): start or reuse the embedded PostgreSQL in the data directory
+and run the job worker inside the API process. Distributed mode: only configuration differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import psycopg_pool
+import structlog
+
+from verbatim import embedded_db, migrate
+from verbatim.config import Settings
+from verbatim.db import make_engine, make_sessionmaker
+from verbatim.engines.models import resolve_model
+from verbatim.engines.process_pool import EngineConfig, EnginePool
+from verbatim.queue import DEFAULT_QUEUE, TRANSCRIPTION_QUEUE, queue
+from verbatim.services import Services, set_services
+from verbatim.storage import make_storage
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Runtime:
+    services: Services
+    worker_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+async def database_url(settings: Settings) -> tuple[str, embedded_db.EmbeddedServer | None]:
+    if settings.database_url:
+        return embedded_db.to_sqlalchemy_url(settings.database_url), None
+    server = await asyncio.to_thread(embedded_db.start, settings.data_dir / "postgres")
+    log.info("embedded_postgres_ready", pgdata=str(server.pgdata), started=server.started_here)
+    return server.sqlalchemy_url, server
+
+
+def make_engine_pool(settings: Settings) -> EnginePool:
+    try:
+        preload = resolve_model(settings.default_model, settings.models_dir)
+    except Exception:  # noqa: BLE001 - reported by /health/ready and at request time
+        preload = None
+    return EnginePool(
+        settings.worker_transcriptions,
+        EngineConfig(
+            device=settings.engine_device,
+            compute_type=settings.engine_compute_type,
+            cpu_threads=settings.engine_cpu_threads,
+        ),
+        preload,
+    )
+
+
+@contextlib.asynccontextmanager
+async def run_runtime(
+    settings: Settings,
+    *,
+    with_worker: bool,
+    engine_pool: EnginePool | None = None,
+    stop_embedded_db: bool = True,
+) -> AsyncIterator[Runtime]:
+    url, server = await database_url(settings)
+    if settings.auto_migrate:
+        await asyncio.to_thread(migrate.upgrade, url)
+    settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(url, settings.database_pool_size)
+    own_pool = engine_pool is None and with_worker
+    if own_pool:
+        engine_pool = make_engine_pool(settings)
+    services = Services(
+        settings=settings,
+        engine=engine,
+        sessionmaker=make_sessionmaker(engine),
+        storage=make_storage(settings),
+        engine_pool=engine_pool if with_worker else None,
+    )
+    set_services(services)
+    pool = psycopg_pool.AsyncConnectionPool(
+        embedded_db.to_libpq_url(url), min_size=1, max_size=10, open=False,
+        check=psycopg_pool.AsyncConnectionPool.check_connection,
+    )
+    await pool.open(wait=True)
+    runtime = Runtime(services=services)
+    try:
+        async with queue.open_async(pool):
+            if with_worker:
+                assert engine_pool is not None
+                if own_pool:
+                    await engine_pool.warm()
+                runtime.worker_tasks = start_workers(settings)
+            yield runtime
+            await stop_workers(runtime.worker_tasks)
+    finally:
+        await pool.close()
+        if own_pool and engine_pool is not None:
+            await engine_pool.close()
+        await engine.dispose()
+        set_services(None)
+        if server is not None and server.started_here and stop_embedded_db:
+            await asyncio.to_thread(server.stop)
+
+
+def start_workers(settings: Settings) -> list[asyncio.Task[None]]:
+    common = {
+        "install_signal_handlers": False,
+        "update_heartbeat_interval": settings.worker_heartbeat_s,
+        "stalled_worker_timeout": settings.stalled_after_s,
+        "delete_jobs": "successful",
+    }
+    return [
+        asyncio.create_task(
+            queue.run_worker_async(
+                queues=[TRANSCRIPTION_QUEUE],
+                concurrency=settings.worker_transcriptions,
+                name="transcriptions",
+                **common,  # type: ignore[arg-type]
+            ),
+            name="worker-transcriptions",
+        ),
+        asyncio.create_task(
+            queue.run_worker_async(
+                queues=[DEFAULT_QUEUE],
+                concurrency=settings.worker_concurrency,
+                name="default",
+                **common,  # type: ignore[arg-type]
+            ),
+            name="worker-default",
+        ),
+    ]
+
+
+async def stop_workers(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task

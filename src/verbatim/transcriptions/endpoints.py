@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from fastapi.responses import Response
+
+from verbatim.audio.delivery import content_disposition
+from verbatim.deps import CurrentUser, SessionDep, SettingsDep
+from verbatim.models import TranscriptionStatus
+from verbatim.transcriptions import service
+from verbatim.transcriptions.schemas import (
+    TranscriptionCreate,
+    TranscriptionOut,
+    TranscriptionPage,
+    TranscriptionStarted,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["transcriptions"])
+
+
+@router.post(
+    "/audio/{audio_id}/transcriptions",
+    response_model=TranscriptionStarted,
+    status_code=status.HTTP_202_ACCEPTED,
+)
+async def start_transcription(
+    audio_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    body: TranscriptionCreate | None = None,
+) -> object:
+    """Queue a transcription; follow it with GET /api/v1/jobs/{job_id}."""
+    transcription, job = await service.request_transcription(
+        session, settings, user, audio_id, body or TranscriptionCreate()
+    )
+    return {"transcription_id": transcription.id, "job_id": job.id, "status": transcription.status}
+
+
+@router.get("/transcriptions", response_model=TranscriptionPage)
+async def list_transcriptions(
+    user: CurrentUser,
+    session: SessionDep,
+    status: TranscriptionStatus | None = None,
+    audio_file_id: uuid.UUID | None = None,
+    language: Annotated[str | None, Query(max_length=20)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> object:
+    items, total = await service.list_transcriptions(
+        session, user, status=status, audio_file_id=audio_file_id, language=language,
+        limit=limit, offset=offset,
+    )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/transcriptions/{transcription_id}", response_model=TranscriptionOut)
+async def get_transcription(
+    transcription_id: uuid.UUID, user: CurrentUser, session: SessionDep
+) -> object:
+    return await service.get_transcription(session, user, transcription_id, with_segments=True)
+
+
+@router.delete("/transcriptions/{transcription_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_transcription(
+    transcription_id: uuid.UUID, user: CurrentUser, session: SessionDep
+) -> Response:
+    await service.delete_transcription(session, user, transcription_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/transcriptions/{transcription_id}/export",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}, "application/x-subrip": {},
+                                 "text/vtt": {}, "application/json": {}, "text/csv": {}}}},
+)
+async def export_transcription(
+    transcription_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    format: Annotated[str, Query(max_length=10)] = "txt",
+) -> Response:
+    """Download as txt, srt, vtt, json or csv."""
+    rendered = await service.export_transcription(session, user, transcription_id, format)
+    return Response(
+        rendered.content,
+        media_type=rendered.media_type,
+        headers={"Content-Disposition": content_disposition(rendered.filename)},
+    )

@@ -1,0 +1,183 @@
+"""Transcriptions: request (row + job in one transaction), read, export, delete."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from verbatim.audio.service import get_audio
+from verbatim.config import Settings
+from verbatim.engines.base import ModelUnavailable
+from verbatim.engines.models import resolve_model
+from verbatim.errors import Conflict, NotFound, ValidationFailed
+from verbatim.jobs.service import defer, mark_cancelled
+from verbatim.kit.pagination import paginate
+from verbatim.models import (
+    AudioFile,
+    Job,
+    JobType,
+    Transcription,
+    TranscriptionStatus,
+    User,
+)
+from verbatim.models.job import TERMINAL
+from verbatim.transcriptions import export
+from verbatim.transcriptions.schemas import TranscriptionCreate
+
+SUPPORTED_ENGINES = ("faster-whisper",)
+
+
+async def request_transcription(
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    audio_id: uuid.UUID,
+    body: TranscriptionCreate,
+) -> tuple[Transcription, Job]:
+    audio = await get_audio(session, user, audio_id)
+    if body.engine not in SUPPORTED_ENGINES:
+        raise ValidationFailed(
+            f"Unknown engine {body.engine!r}", code="engine_unavailable",
+            details={"supported": list(SUPPORTED_ENGINES)},
+        )
+    model_name = body.model or settings.default_model
+    try:
+        # Refused now, not after a job failed: nothing is downloaded at run time.
+        model = resolve_model(model_name, settings.models_dir)
+    except ModelUnavailable as exc:
+        raise ValidationFailed(exc.message, code="model_unavailable") from exc
+    if body.language and model.name.endswith(".en") and body.language != "en":
+        raise ValidationFailed(
+            f"Model {model.name} only transcribes English", code="language_unsupported"
+        )
+    transcription = Transcription(
+        user_id=user.id,
+        tenant_id=user.tenant_id,
+        audio_file_id=audio.id,
+        requested_language=body.language,
+        mode=body.mode,
+        engine=body.engine,
+        model_name=model_name,
+        model_version=model.version,
+        options={
+            "word_timestamps": body.word_timestamps,
+            "vad_filter": body.vad_filter,
+            "beam_size": body.beam_size,
+        },
+        duration=audio.duration,
+    )
+    session.add(transcription)
+    await session.flush()
+    job = Job(
+        user_id=user.id,
+        tenant_id=user.tenant_id,
+        type=JobType.transcription,
+        audio_file_id=audio.id,
+        transcription_id=transcription.id,
+        stage="queued",
+    )
+    session.add(job)
+    await session.flush()
+    from verbatim.transcriptions.tasks import run_transcription
+
+    await defer(session, job, run_transcription)
+    return transcription, job
+
+
+def owned_transcriptions(user: User) -> Select[tuple[Transcription]]:
+    return select(Transcription).where(Transcription.user_id == user.id)
+
+
+async def get_transcription(
+    session: AsyncSession, user: User, transcription_id: uuid.UUID, *, with_segments: bool = False
+) -> Transcription:
+    stmt = owned_transcriptions(user).where(Transcription.id == transcription_id)
+    if with_segments:
+        stmt = stmt.options(selectinload(Transcription.segments))
+    transcription = await session.scalar(stmt)
+    if transcription is None:
+        raise NotFound("Transcription not found", code="transcription_not_found")
+    return transcription
+
+
+async def list_transcriptions(
+    session: AsyncSession,
+    user: User,
+    *,
+    status: TranscriptionStatus | None,
+    audio_file_id: uuid.UUID | None,
+    language: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Transcription], int]:
+    stmt = owned_transcriptions(user).order_by(
+        Transcription.created_at.desc(), Transcription.id
+    )
+    if status is not None:
+        stmt = stmt.where(Transcription.status == status)
+    if audio_file_id is not None:
+        stmt = stmt.where(Transcription.audio_file_id == audio_file_id)
+    if language is not None:
+        stmt = stmt.where(Transcription.language == language.lower())
+    return await paginate(session, stmt, limit, offset)
+
+
+async def delete_transcription(
+    session: AsyncSession, user: User, transcription_id: uuid.UUID
+) -> None:
+    transcription = await get_transcription(session, user, transcription_id)
+    jobs = await session.scalars(
+        select(Job)
+        .where(Job.transcription_id == transcription.id, Job.status.not_in(TERMINAL))
+        .with_for_update()
+    )
+    for job in jobs:
+        await mark_cancelled(session, job)
+    await session.delete(transcription)
+    await session.flush()
+
+
+async def export_transcription(
+    session: AsyncSession, user: User, transcription_id: uuid.UUID, fmt: str
+) -> export.Rendered:
+    if fmt not in export.FORMATS:
+        raise ValidationFailed(
+            f"Unknown format {fmt!r}", code="unsupported_format",
+            details={"supported": list(export.FORMATS)},
+        )
+    transcription = await get_transcription(session, user, transcription_id, with_segments=True)
+    if transcription.status is not TranscriptionStatus.completed:
+        raise Conflict(
+            f"The transcription is {transcription.status.value}, not completed",
+            code="transcription_not_ready",
+        )
+    audio = await session.get(AudioFile, transcription.audio_file_id)
+    document = export.ExportDocument(
+        id=str(transcription.id),
+        title=audio.original_filename if audio else "transcript",
+        language=transcription.language,
+        duration=transcription.duration,
+        model=transcription.model_name,
+        text=transcription.text or "",
+        segments=tuple(
+            export.ExportSegment(
+                start=s.start,
+                end=s.end,
+                text=s.text,
+                speaker=s.speaker,
+                confidence=s.confidence,
+                words=tuple(
+                    export.ExportWord(
+                        start=w["start"], end=w["end"], word=w["word"],
+                        probability=w.get("probability"),
+                    )
+                    for w in s.words
+                ),
+            )
+            for s in transcription.segments
+        ),
+    )
+    return export.render(document, fmt)
