@@ -4,6 +4,7 @@ warm engine process shared by the session."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,7 +21,8 @@ from verbatim.config import Settings
 from verbatim.engines.process_pool import EnginePool
 from verbatim.runtime import make_engine_pool
 
-FIXTURES = Path(__file__).parent / "fixtures"
+# VERBATIM_TEST_FIXTURES lets a developer try regenerated fixtures before committing them.
+FIXTURES = Path(os.environ.get("VERBATIM_TEST_FIXTURES", Path(__file__).parent / "fixtures"))
 TEMPLATE_DB = "verbatim_template"
 
 
@@ -150,3 +152,41 @@ async def wait_for_job(user: ApiUser, job_id: str, timeout: float = 60) -> dict[
             return job
         await asyncio.sleep(0.2)
     raise AssertionError(f"job {job_id} did not finish in {timeout}s: {job}")
+
+
+def long_speech(path: Path, seconds: float) -> Path:
+    """A WAV of at least `seconds` of speech, made by repeating the speech fixtures with pauses.
+
+    Long enough that a job is still running when a test interferes with it.
+    """
+    import wave
+
+    import av
+    import numpy as np
+
+    def pcm(name: str) -> np.ndarray:
+        with av.open(str(FIXTURES / name)) as container:
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=16000)
+            chunks = [
+                r.to_ndarray().reshape(-1)
+                for frame in container.decode(audio=0)
+                for r in resampler.resample(frame)
+            ]
+        return np.concatenate(chunks)
+
+    clips = [pcm("speech.wav"), pcm("speech2.wav"), pcm("dialogue.wav")]
+    pause = np.zeros(8000, dtype=np.int16)
+    parts: list[np.ndarray] = []
+    total = 0
+    i = 0
+    while total < seconds * 16000:
+        clip = clips[i % len(clips)]
+        parts += [clip, pause]
+        total += len(clip) + len(pause)
+        i += 1
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(np.concatenate(parts).astype(np.int16).tobytes())
+    return path

@@ -11,8 +11,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-import psycopg_pool
 import structlog
+from procrastinate import PsycopgConnector
 
 from verbatim import embedded_db, migrate
 from verbatim.config import Settings
@@ -80,23 +80,22 @@ async def run_runtime(
         engine_pool=engine_pool if with_worker else None,
     )
     set_services(services)
-    pool = psycopg_pool.AsyncConnectionPool(
-        embedded_db.to_libpq_url(url), min_size=1, max_size=10, open=False,
-        check=psycopg_pool.AsyncConnectionPool.check_connection,
-    )
-    await pool.open(wait=True)
+    # A connector of this runtime's own: tests open several runtimes in one process.
+    connector = PsycopgConnector(conninfo=embedded_db.to_libpq_url(url), min_size=1, max_size=10)
     runtime = Runtime(services=services)
     try:
-        async with queue.open_async(pool):
-            if with_worker:
-                assert engine_pool is not None
-                if own_pool:
-                    await engine_pool.warm()
-                runtime.worker_tasks = start_workers(settings)
-            yield runtime
-            await stop_workers(runtime.worker_tasks)
+        with queue.replace_connector(connector):
+            async with queue.open_async():
+                try:
+                    if with_worker:
+                        assert engine_pool is not None
+                        if own_pool:
+                            await engine_pool.warm()
+                        runtime.worker_tasks = start_workers(settings)
+                    yield runtime
+                finally:
+                    await stop_workers(runtime.worker_tasks)
     finally:
-        await pool.close()
         if own_pool and engine_pool is not None:
             await engine_pool.close()
         await engine.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC
 from email.utils import format_datetime, parsedate_to_datetime
 from urllib.parse import quote
 
@@ -69,7 +70,7 @@ async def media_response(request: Request, storage: Storage, audio: AudioFile) -
     etag = f'"{audio.sha256}"'
     headers = {
         "ETag": etag,
-        "Last-Modified": format_datetime(audio.created_at, usegmt=True),
+        "Last-Modified": format_datetime(audio.created_at.astimezone(UTC), usegmt=True),
         "Accept-Ranges": "bytes",
         "Cache-Control": "private, max-age=3600",
         "Content-Disposition": content_disposition(audio.original_filename, inline=True),

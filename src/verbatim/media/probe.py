@@ -45,7 +45,7 @@ def probe(path: Path) -> ProbeResult:
         if duration is None or duration <= 0:
             duration = decoded_seconds or None
         fmt = container.format.name
-        codec = audio.codec_context.name
+        codec = audio.codec_context.codec.canonical_name
         return ProbeResult(
             container=fmt,
             mime_type=_mime_type(fmt, codec, has_video),

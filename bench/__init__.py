@@ -1,0 +1,1 @@
+"""Benchmarks for Verbatim: `python -m bench.run [pipeline|ingest|all]`."""
