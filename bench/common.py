@@ -198,14 +198,16 @@ def stop_process(server: ServerProcess, graceful_s: float = GRACEFUL_STOP_S) -> 
         descendants = psutil.Process(server.pid).children(recursive=True)
     except psutil.NoSuchProcess:
         descendants = []
-    for sig, wait_s in ((signal.SIGINT, graceful_s), (signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
+    escalation = ((signal.SIGINT, graceful_s), (signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0))
+    for sig, wait_s in escalation:
         if server.proc.poll() is not None:
             break
         server.proc.send_signal(sig)
         try:
             server.proc.wait(wait_s)
         except subprocess.TimeoutExpired:
-            print(f"  warning: {server.name} ignored {sig.name} for {wait_s:.0f} s", file=sys.stderr)
+            print(f"  warning: {server.name} ignored {sig.name} for {wait_s:.0f} s",
+                  file=sys.stderr)
     _, alive = psutil.wait_procs(descendants, timeout=10)
     for proc in alive:
         with contextlib.suppress(psutil.NoSuchProcess):

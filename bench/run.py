@@ -1,0 +1,110 @@
+"""Run the benchmarks: `python -m bench.run [pipeline|ingest|all] [options]`.
+
+- pipeline: end-to-end transcription through a real `verbatim serve` against bare
+  faster-whisper on the same file (target: service / bare <= 1.10).
+- ingest: upload throughput of `POST /api/v1/audio` against a bare ASGI app, and the API
+  process's memory growth during a 1 GiB upload (targets: ratio >= 0.80, growth < 100 MB).
+
+Figures are printed, and written to bench/results/latest.json (git-ignored): each benchmark
+that ran replaces its own section there, the others are kept from earlier runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import ingest, pipeline
+from bench.common import REPO_ROOT, BenchError
+
+RESULTS = REPO_ROOT / "bench" / "results" / "latest.json"
+BENCHMARKS = ("pipeline", "ingest")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("which", nargs="?", choices=[*BENCHMARKS, "all"], default="all")
+    parser.add_argument(
+        "--repeat", type=int, default=1,
+        help="measure N times, alternating reference and service; report medians",
+    )
+    parser.add_argument(
+        "--tmp-dir", type=Path, default=None,
+        help="where temporary data directories and files go (default: the system's)",
+    )
+    pipeline.add_arguments(parser)
+    ingest.add_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    if not 1 <= args.size_mb <= 4000:
+        parser.error("--size-mb must be between 1 and 4000 (a WAV stays under 4 GiB)")
+    return args
+
+
+def write_results(sections: dict[str, Any]) -> None:
+    """Merge `sections` into bench/results/latest.json."""
+    results: dict[str, Any] = {}
+    if RESULTS.exists():
+        try:
+            results = json.loads(RESULTS.read_text())
+        except json.JSONDecodeError:
+            results = {}
+    results.update(sections)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+
+def host_info() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "system": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    # SystemExit unwinds through the finally blocks, which stop every server started.
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    chosen = BENCHMARKS if args.which == "all" else (args.which,)
+    runners = {"pipeline": pipeline.run, "ingest": ingest.run}
+    try:
+        if "pipeline" in chosen:
+            pipeline.input_file(args)  # fail before anything long starts
+        sections: dict[str, Any] = {}
+        for name in chosen:
+            print(f"\n### {name}", flush=True)
+            result = runners[name](args)
+            sections[name] = {
+                "ran_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "host": host_info(),
+                "repeat": args.repeat,
+                **result,
+            }
+            write_results({name: sections[name]})
+    except BenchError as exc:
+        print(f"\nbench: {exc}", file=sys.stderr)
+        return 1
+    print(f"\nresults written to {RESULTS.relative_to(REPO_ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
