@@ -109,7 +109,9 @@ class ApiUser:
         return await self.client.post(url, headers={**self.headers, **kw.pop("headers", {})}, **kw)
 
     async def delete(self, url: str, **kw: Any) -> httpx.Response:
-        return await self.client.delete(url, headers={**self.headers, **kw.pop("headers", {})}, **kw)
+        return await self.client.delete(
+            url, headers={**self.headers, **kw.pop("headers", {})}, **kw
+        )
 
     async def upload(self, path: Path, filename: str | None = None) -> httpx.Response:
         with path.open("rb") as fh:

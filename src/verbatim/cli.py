@@ -94,9 +94,7 @@ def migrate() -> None:
 @user_app.command("create")
 def user_create(
     email: Annotated[str, typer.Option(help="The user's email")],
-    password: Annotated[
-        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
-    ],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
     admin: Annotated[bool, typer.Option("--admin", help="Give the admin role")] = False,
 ) -> None:
     """Create a user (with a personal tenant)."""
@@ -139,7 +137,9 @@ def user_create(
 @app.command()
 def transcribe(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    format: Annotated[str, typer.Option("--format", "-f", help="txt, srt, vtt, json or csv")] = "txt",
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="txt, srt, vtt, json or csv")
+    ] = "txt",
     language: Annotated[str | None, typer.Option(help="Language code; omit to detect")] = None,
     model: Annotated[str | None, typer.Option(help="Model name or path")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here")] = None,
@@ -159,8 +159,9 @@ def transcribe(
         raise typer.Exit(2)
     try:
         probe(file)
-        ref = resolve_model(model or settings.default_model, settings.models_dir,
-                            allow_any_path=True)
+        ref = resolve_model(
+            model or settings.default_model, settings.models_dir, allow_any_path=True
+        )
     except NotMedia as exc:
         typer.echo(f"error: {file} is not audio or video with sound ({exc})", err=True)
         raise typer.Exit(1) from exc
@@ -171,23 +172,39 @@ def transcribe(
         settings.engine_device, settings.engine_compute_type, settings.engine_cpu_threads
     )
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-        TimeRemainingColumn(), console=None, transient=True,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+        console=None,
+        transient=True,
     ) as progress:
         task = progress.add_task(f"transcribing {file.name}", total=100)
         result = engine.transcribe(
-            ref, str(file), TranscribeOptions(language=language),
+            ref,
+            str(file),
+            TranscribeOptions(language=language),
             lambda done, total: progress.update(task, completed=100 * done / total if total else 0),
         )
         progress.update(task, completed=100)
     document = export.ExportDocument(
-        id="local", title=file.name, language=result.language, duration=result.duration,
-        model=ref.name, text=" ".join(s.text for s in result.segments),
+        id="local",
+        title=file.name,
+        language=result.language,
+        duration=result.duration,
+        model=ref.name,
+        text=" ".join(s.text for s in result.segments),
         segments=tuple(
             export.ExportSegment(
-                start=s.start, end=s.end, text=s.text,
-                confidence=(sum(w.probability for w in s.words) / len(s.words)) if s.words else None,
-                words=tuple(export.ExportWord(w.start, w.end, w.word, w.probability) for w in s.words),
+                start=s.start,
+                end=s.end,
+                text=s.text,
+                confidence=(sum(w.probability for w in s.words) / len(s.words))
+                if s.words
+                else None,
+                words=tuple(
+                    export.ExportWord(w.start, w.end, w.word, w.probability) for w in s.words
+                ),
             )
             for s in result.segments
         ),
@@ -197,8 +214,11 @@ def transcribe(
         output.write_text(rendered.content, encoding="utf-8")
         typer.echo(f"wrote {output}", err=True)
     else:
-        sys.stdout.write(rendered.content if rendered.content.endswith("\n") or not rendered.content
-                         else rendered.content + "\n")
+        sys.stdout.write(
+            rendered.content
+            if rendered.content.endswith("\n") or not rendered.content
+            else rendered.content + "\n"
+        )
 
 
 if __name__ == "__main__":

@@ -55,9 +55,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
-        if self.env not in _DEV_ENVS:
-            if not self.secret_key or len(self.secret_key) < 32:
-                raise ValueError("VERBATIM_SECRET_KEY of 32+ characters is required in production")
+        if self.env not in _DEV_ENVS and (not self.secret_key or len(self.secret_key) < 32):
+            raise ValueError("VERBATIM_SECRET_KEY of 32+ characters is required in production")
         return self
 
     @property

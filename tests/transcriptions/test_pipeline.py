@@ -22,8 +22,12 @@ def cue_times(text: str) -> list[tuple[float, float]]:
         m = _TIMING.match(line.strip())
         if m:
             g = [int(x) for x in m.groups()]
-            times.append((g[0] * 3600 + g[1] * 60 + g[2] + g[3] / 1000,
-                          g[4] * 3600 + g[5] * 60 + g[6] + g[7] / 1000))
+            times.append(
+                (
+                    g[0] * 3600 + g[1] * 60 + g[2] + g[3] / 1000,
+                    g[4] * 3600 + g[5] * 60 + g[6] + g[7] / 1000,
+                )
+            )
     return times
 
 
@@ -94,11 +98,17 @@ async def test_upload_transcribe_read_export(alice: ApiUser) -> None:
     assert rows[0] == ["start", "end", "speaker", "text", "confidence"]
     assert len(rows) == len(t["segments"]) + 1
 
-    listed = (await alice.get("/api/v1/transcriptions", params={"audio_file_id": audio["id"]})).json()
+    listed = (
+        await alice.get("/api/v1/transcriptions", params={"audio_file_id": audio["id"]})
+    ).json()
     assert [i["id"] for i in listed["items"]] == [started["transcription_id"]]
     assert "segments" not in listed["items"][0]
-    assert (await alice.get("/api/v1/transcriptions", params={"status": "failed"})).json()["total"] == 0
-    assert (await alice.get("/api/v1/transcriptions", params={"language": "en"})).json()["total"] == 1
+    assert (await alice.get("/api/v1/transcriptions", params={"status": "failed"})).json()[
+        "total"
+    ] == 0
+    assert (await alice.get("/api/v1/transcriptions", params={"language": "en"})).json()[
+        "total"
+    ] == 1
 
 
 async def test_options_are_applied(alice: ApiUser) -> None:
@@ -145,7 +155,9 @@ async def test_bad_transcription_requests_store_nothing(alice: ApiUser) -> None:
         r = await alice.post(url, json=body)
         assert r.status_code == status, (body, r.text)
         assert r.json()["error"]["code"] == code, body
-    r = await alice.post("/api/v1/audio/00000000-0000-0000-0000-000000000000/transcriptions", json={})
+    r = await alice.post(
+        "/api/v1/audio/00000000-0000-0000-0000-000000000000/transcriptions", json={}
+    )
     assert r.status_code == 404
     assert await _counts() == (0, 0)
 
@@ -191,9 +203,13 @@ async def test_delete_transcription_and_audio_cascade(alice: ApiUser) -> None:
     await wait_for_job(alice, str(second["job_id"]))
     r = await alice.delete(f"/api/v1/transcriptions/{first['transcription_id']}")
     assert r.status_code == 204
-    assert (await alice.get(f"/api/v1/transcriptions/{first['transcription_id']}")).status_code == 404
+    assert (
+        await alice.get(f"/api/v1/transcriptions/{first['transcription_id']}")
+    ).status_code == 404
     assert (await alice.delete(f"/api/v1/audio/{audio['id']}")).status_code == 204
-    assert (await alice.get(f"/api/v1/transcriptions/{second['transcription_id']}")).status_code == 404
+    assert (
+        await alice.get(f"/api/v1/transcriptions/{second['transcription_id']}")
+    ).status_code == 404
     # Jobs stay as the record of work done, unlinked from the deleted rows.
     job = (await alice.get(f"/api/v1/jobs/{second['job_id']}")).json()
     assert job["status"] == "completed"
@@ -211,4 +227,6 @@ async def test_json_export_is_valid_json_with_words(alice: ApiUser) -> None:
     assert r.headers["content-type"].startswith("application/json")
     doc = json.loads(r.text)
     assert doc["language"] == "en"
-    assert any(w["word"].strip().lower().startswith("fox") for s in doc["segments"] for w in s["words"])
+    assert any(
+        w["word"].strip().lower().startswith("fox") for s in doc["segments"] for w in s["words"]
+    )

@@ -54,8 +54,9 @@ async def upload_audio(
         services.settings.max_upload_bytes,
     )
     audio, duplicate = await service.ingest(session, services.storage, user, received)
-    body = UploadOut.model_validate({**AudioFileOut.model_validate(audio).model_dump(),
-                                     "is_duplicate": duplicate})
+    body = UploadOut.model_validate(
+        {**AudioFileOut.model_validate(audio).model_dump(), "is_duplicate": duplicate}
+    )
     return Response(
         body.model_dump_json(),
         status_code=status.HTTP_200_OK if duplicate else status.HTTP_201_CREATED,

@@ -31,7 +31,7 @@ class _TooLarge(Exception):
     pass
 
 
-class HashingFileTarget(BaseTarget):
+class HashingFileTarget(BaseTarget):  # type: ignore[misc]
     """Writes the file part to disk, hashing it and enforcing the size limit as it goes."""
 
     def __init__(self, path: Path, max_bytes: int) -> None:
@@ -76,12 +76,13 @@ async def receive_upload(
     """Stream the `file` field of a multipart body to tmp_dir. The caller owns the file after."""
     content_type = headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
-        raise AppError("Send the file as multipart/form-data in a field named 'file'",
-                       code="multipart_required")
+        raise AppError(
+            "Send the file as multipart/form-data in a field named 'file'",
+            code="multipart_required",
+        )
     declared = headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes + _MULTIPART_OVERHEAD:
         raise PayloadTooLarge(details={"max_bytes": max_bytes})
-    tmp_dir.mkdir(parents=True, exist_ok=True)
     target = HashingFileTarget(tmp_dir / f"upload-{uuid.uuid4().hex}.part", max_bytes)
     try:
         parser = StreamingFormDataParser(headers=headers)
@@ -126,5 +127,9 @@ def safe_filename(name: str, max_length: int = 100) -> str:
     name = _UNSAFE.sub("_", name).strip("._-")
     if len(name) > max_length:
         stem, dot, ext = name.rpartition(".")
-        name = (stem[: max_length - len(ext) - 1] + dot + ext) if dot and len(ext) <= 10 else name[:max_length]
+        name = (
+            (stem[: max_length - len(ext) - 1] + dot + ext)
+            if dot and len(ext) <= 10
+            else name[:max_length]
+        )
     return name or "audio"

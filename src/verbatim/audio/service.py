@@ -99,7 +99,7 @@ async def _by_checksum(session: AsyncSession, user: User, sha256: str) -> AudioF
     )
 
 
-def owned_audio(user: User) -> Select[tuple[AudioFile]]:
+def owned_audio(user: User) -> Select[AudioFile]:
     return select(AudioFile).where(AudioFile.user_id == user.id)
 
 

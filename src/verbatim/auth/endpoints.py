@@ -17,8 +17,8 @@ from verbatim.auth.schemas import (
     TokenPair,
     UserOut,
 )
-from verbatim.errors import Forbidden
 from verbatim.deps import CurrentUser, SessionDep, SettingsDep
+from verbatim.errors import Forbidden
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -38,7 +38,9 @@ async def login(body: LoginIn, session: SessionDep, settings: SettingsDep) -> ob
 
 @router.post("/auth/login/form", response_model=TokenPair, include_in_schema=True)
 async def login_form(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, settings: SettingsDep
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> object:
     """The OAuth2 password flow, so the OpenAPI page's Authorize button works."""
     user = await service.authenticate(session, form.username, form.password)
@@ -59,7 +61,9 @@ async def me(user: CurrentUser) -> object:
 @router.post("/api-keys", response_model=ApiKeyCreated, status_code=status.HTTP_201_CREATED)
 async def create_api_key(body: ApiKeyIn, user: CurrentUser, session: SessionDep) -> object:
     key, secret = await service.create_api_key(session, user, body.name)
-    return ApiKeyCreated.model_validate({**ApiKeyOut.model_validate(key).model_dump(), "key": secret})
+    return ApiKeyCreated.model_validate(
+        {**ApiKeyOut.model_validate(key).model_dump(), "key": secret}
+    )
 
 
 @router.get("/api-keys", response_model=list[ApiKeyOut])

@@ -41,7 +41,9 @@ class TokenClaims:
     type: TokenType
 
 
-def create_token(user_id: uuid.UUID, token_type: TokenType, secret: str, lifetime: timedelta) -> str:
+def create_token(
+    user_id: uuid.UUID, token_type: TokenType, secret: str, lifetime: timedelta
+) -> str:
     now = datetime.now(UTC)
     payload = {
         "sub": str(user_id),

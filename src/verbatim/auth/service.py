@@ -92,7 +92,9 @@ async def user_from_api_key(session: AsyncSession, secret: str) -> User:
 
 async def create_api_key(session: AsyncSession, user: User, name: str) -> tuple[ApiKey, str]:
     secret, prefix, digest = security.new_api_key()
-    key = ApiKey(user_id=user.id, tenant_id=user.tenant_id, name=name, prefix=prefix, key_hash=digest)
+    key = ApiKey(
+        user_id=user.id, tenant_id=user.tenant_id, name=name, prefix=prefix, key_hash=digest
+    )
     session.add(key)
     await session.flush()
     return key, secret
@@ -106,9 +108,7 @@ async def list_api_keys(session: AsyncSession, user: User) -> list[ApiKey]:
 
 
 async def revoke_api_key(session: AsyncSession, user: User, key_id: uuid.UUID) -> ApiKey:
-    key = await session.scalar(
-        select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user.id)
-    )
+    key = await session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user.id))
     if key is None:
         raise NotFound("API key not found")
     if key.revoked_at is None:

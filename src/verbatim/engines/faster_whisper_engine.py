@@ -40,7 +40,9 @@ class FasterWhisperEngine:
                     cpu_threads=self.cpu_threads,
                 )
             except Exception as exc:
-                raise EngineError("model_load_failed", f"could not load {model.name}: {exc}") from exc
+                raise EngineError(
+                    "model_load_failed", f"could not load {model.name}: {exc}"
+                ) from exc
         return self._models[key]
 
     def transcribe(

@@ -33,7 +33,7 @@ def resolve_model(name: str, models_dir: Path | None, *, allow_any_path: bool = 
     Over the API a path must lie inside the configured models directory, so users cannot make
     the server open arbitrary files; the local CLI may name any path.
     """
-    if not name or not _NAME.match(name) and not allow_any_path:
+    if not name or (not _NAME.match(name) and not allow_any_path):
         raise ModelUnavailable(name, "not a valid model name")
     if name == BUNDLED_MODEL:
         bundled = bundled_model_path()
@@ -65,6 +65,6 @@ def _huggingface_cache(name: str) -> Path | None:
         from faster_whisper.utils import download_model
 
         path = Path(download_model(name, local_files_only=True))
-    except Exception:  # noqa: BLE001 - any failure means "not available offline"
+    except Exception:
         return None
     return path if _is_model_dir(path) else None

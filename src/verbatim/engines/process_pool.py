@@ -47,16 +47,16 @@ def _watch_parent(parent_pid: int) -> None:
         time.sleep(0.5)
 
 
-def _serve(conn: Connection, config: EngineConfig, preload: ModelRef | None, parent_pid: int) -> None:
+def _serve(
+    conn: Connection, config: EngineConfig, preload: ModelRef | None, parent_pid: int
+) -> None:
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     from verbatim.engines.faster_whisper_engine import FasterWhisperEngine
 
     engine = FasterWhisperEngine(config.device, config.compute_type, config.cpu_threads)
     if preload is not None:
-        try:
+        with contextlib.suppress(EngineError):  # reported when a job asks for it
             engine.load(preload)
-        except EngineError:
-            pass  # reported when a job asks for it
     conn.send(("ready",))
     while True:
         try:
@@ -77,7 +77,7 @@ def _serve(conn: Connection, config: EngineConfig, preload: ModelRef | None, par
             result = engine.transcribe(model, path, options, progress)
         except EngineError as exc:
             conn.send(("error", exc.code, exc.message, exc.transient))
-        except Exception as exc:  # noqa: BLE001 - report, keep serving
+        except Exception as exc:
             conn.send(("error", "engine_error", f"{exc.__class__.__name__}: {exc}", True))
         else:
             conn.send(("result", result))

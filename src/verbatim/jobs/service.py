@@ -18,7 +18,7 @@ from verbatim.queue import queue, raw_connection
 log = structlog.get_logger(__name__)
 
 
-def owned_jobs(user: User) -> Select[tuple[Job]]:
+def owned_jobs(user: User) -> Select[Job]:
     return select(Job).where(Job.user_id == user.id)
 
 

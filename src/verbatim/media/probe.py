@@ -106,7 +106,11 @@ def _mime_type(fmt: str, codec: str, has_video: bool) -> str:
     if fmt.startswith("mov,mp4"):
         return "video/mp4" if has_video else "audio/mp4"
     if fmt == "ogg":
-        return "video/ogg" if has_video else ("audio/ogg; codecs=opus" if codec == "opus" else "audio/ogg")
+        return (
+            "video/ogg"
+            if has_video
+            else ("audio/ogg; codecs=opus" if codec == "opus" else "audio/ogg")
+        )
     if fmt.startswith("matroska"):
         webm = codec in {"opus", "vorbis"}
         kind = "video" if has_video else "audio"

@@ -39,11 +39,11 @@ class OwnedMixin:
     """Every owned row carries its user and tenant, so isolation is one WHERE away."""
 
     @declared_attr
-    def user_id(cls) -> Mapped[uuid.UUID]:  # noqa: N805
+    def user_id(cls) -> Mapped[uuid.UUID]:
         return mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True, nullable=False)
 
     @declared_attr
-    def tenant_id(cls) -> Mapped[uuid.UUID]:  # noqa: N805
+    def tenant_id(cls) -> Mapped[uuid.UUID]:
         return mapped_column(
             ForeignKey("tenant.id", ondelete="CASCADE"), index=True, nullable=False
         )

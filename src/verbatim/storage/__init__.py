@@ -11,4 +11,11 @@ def make_storage(settings: Settings) -> Storage:
     return LocalStorage(settings.media_dir)
 
 
-__all__ = ["LocalStorage", "ObjectInfo", "ObjectNotFound", "Storage", "StorageError", "make_storage"]
+__all__ = [
+    "LocalStorage",
+    "ObjectInfo",
+    "ObjectNotFound",
+    "Storage",
+    "StorageError",
+    "make_storage",
+]

@@ -50,8 +50,13 @@ async def list_transcriptions(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> object:
     items, total = await service.list_transcriptions(
-        session, user, status=status, audio_file_id=audio_file_id, language=language,
-        limit=limit, offset=offset,
+        session,
+        user,
+        status=status,
+        audio_file_id=audio_file_id,
+        language=language,
+        limit=limit,
+        offset=offset,
     )
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
@@ -74,8 +79,17 @@ async def delete_transcription(
 @router.get(
     "/transcriptions/{transcription_id}/export",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}, "application/x-subrip": {},
-                                 "text/vtt": {}, "application/json": {}, "text/csv": {}}}},
+    responses={
+        200: {
+            "content": {
+                "text/plain": {},
+                "application/x-subrip": {},
+                "text/vtt": {},
+                "application/json": {},
+                "text/csv": {},
+            }
+        }
+    },
 )
 async def export_transcription(
     transcription_id: uuid.UUID,

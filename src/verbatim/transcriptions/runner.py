@@ -7,7 +7,6 @@ is left alone.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from dataclasses import dataclass
@@ -253,5 +252,3 @@ async def _fail(services: Services, job_id: uuid.UUID, code: str, message: str) 
             transcription.status = TranscriptionStatus.failed
             transcription.error_code, transcription.error_message = code, message
     log.warning("transcription_failed", code=code, error=message)
-
-

@@ -40,7 +40,8 @@ async def request_transcription(
     audio = await get_audio(session, user, audio_id)
     if body.engine not in SUPPORTED_ENGINES:
         raise ValidationFailed(
-            f"Unknown engine {body.engine!r}", code="engine_unavailable",
+            f"Unknown engine {body.engine!r}",
+            code="engine_unavailable",
             details={"supported": list(SUPPORTED_ENGINES)},
         )
     model_name = body.model or settings.default_model
@@ -87,7 +88,7 @@ async def request_transcription(
     return transcription, job
 
 
-def owned_transcriptions(user: User) -> Select[tuple[Transcription]]:
+def owned_transcriptions(user: User) -> Select[Transcription]:
     return select(Transcription).where(Transcription.user_id == user.id)
 
 
@@ -113,9 +114,7 @@ async def list_transcriptions(
     limit: int,
     offset: int,
 ) -> tuple[list[Transcription], int]:
-    stmt = owned_transcriptions(user).order_by(
-        Transcription.created_at.desc(), Transcription.id
-    )
+    stmt = owned_transcriptions(user).order_by(Transcription.created_at.desc(), Transcription.id)
     if status is not None:
         stmt = stmt.where(Transcription.status == status)
     if audio_file_id is not None:
@@ -145,7 +144,8 @@ async def export_transcription(
 ) -> export.Rendered:
     if fmt not in export.FORMATS:
         raise ValidationFailed(
-            f"Unknown format {fmt!r}", code="unsupported_format",
+            f"Unknown format {fmt!r}",
+            code="unsupported_format",
             details={"supported": list(export.FORMATS)},
         )
     transcription = await get_transcription(session, user, transcription_id, with_segments=True)
@@ -171,7 +171,9 @@ async def export_transcription(
                 confidence=s.confidence,
                 words=tuple(
                     export.ExportWord(
-                        start=w["start"], end=w["end"], word=w["word"],
+                        start=w["start"],
+                        end=w["end"],
+                        word=w["word"],
                         probability=w.get("probability"),
                     )
                     for w in s.words
