@@ -14,9 +14,10 @@ Reported: both throughputs and their ratio (target service / reference >= 0.80),
 RSS growth of the service's API process during the upload (sampled every 50 ms in a thread,
 peak minus the RSS just before; target < 100 MB): the upload must stream, not buffer. Both
 answers' SHA-256 must equal the file's. Before each upload the page cache is flushed (sync), so
-writeback left over from the previous upload does not land in the next one's time. With
---repeat N the two alternate (a new user per service upload, so it is never a duplicate) and
-medians are reported. Everything generated is removed at the end.
+writeback left over from the previous upload does not land in the next one's time. Both
+servers are up for the whole run, the one not measured idle. With --repeat N the two
+alternate (a new user per service upload, so it is never a duplicate) and medians are
+reported. Everything generated is removed at the end.
 """
 
 from __future__ import annotations
