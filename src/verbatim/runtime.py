@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from procrastinate import PsycopgConnector
@@ -105,7 +107,7 @@ async def run_runtime(
 
 
 def start_workers(settings: Settings) -> list[asyncio.Task[None]]:
-    common = {
+    common: dict[str, Any] = {
         "install_signal_handlers": False,
         "update_heartbeat_interval": settings.worker_heartbeat_s,
         "stalled_worker_timeout": settings.stalled_after_s,
@@ -113,24 +115,42 @@ def start_workers(settings: Settings) -> list[asyncio.Task[None]]:
     }
     return [
         asyncio.create_task(
-            queue.run_worker_async(
+            supervise(
+                "transcriptions",
                 queues=[TRANSCRIPTION_QUEUE],
                 concurrency=settings.worker_transcriptions,
-                name="transcriptions",
-                **common,  # type: ignore[arg-type]
+                **common,
             ),
             name="worker-transcriptions",
         ),
         asyncio.create_task(
-            queue.run_worker_async(
+            supervise(
+                "default",
                 queues=[DEFAULT_QUEUE],
                 concurrency=settings.worker_concurrency,
-                name="default",
-                **common,  # type: ignore[arg-type]
+                **common,
             ),
             name="worker-default",
         ),
     ]
+
+
+async def supervise(name: str, **options: Any) -> None:
+    """Run a procrastinate worker until cancelled. procrastinate stops a worker whose side task
+    failed (its LISTEN connection broke when the database restarted, say): start it again after
+    a short, growing pause."""
+    delay = 1.0
+    while True:
+        started = time.monotonic()
+        try:
+            await queue.run_worker_async(name=name, **options)
+            log.warning("worker_stopped", worker=name, restart_in_s=delay)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("worker_crashed", worker=name, restart_in_s=delay)
+        delay = 1.0 if time.monotonic() - started > 60 else min(delay * 2, 30.0)
+        await asyncio.sleep(delay)
 
 
 async def stop_workers(tasks: list[asyncio.Task[None]]) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+import psycopg
 from procrastinate import RetryStrategy
+from sqlalchemy.exc import DBAPIError
 
 from verbatim.queue import TRANSCRIPTION_QUEUE, queue
 from verbatim.services import get_services
@@ -20,4 +22,8 @@ from verbatim.transcriptions import runner
     ),
 )
 async def run_transcription(job_id: str) -> None:
-    await runner.run(get_services(), uuid.UUID(job_id), run_transcription)
+    try:
+        await runner.run(get_services(), uuid.UUID(job_id), run_transcription)
+    except (DBAPIError, psycopg.OperationalError, ConnectionError) as exc:
+        # The database went away mid-job: try again later; the re-run replaces partial work.
+        raise runner.TransientJobError(f"database unavailable: {exc}") from exc
