@@ -43,7 +43,6 @@ RATE = 16_000  # what Whisper consumes; most fixtures are stored at this rate
 STEREO_RATE = 44_100
 
 
-
 class Voice(NamedTuple):
     """espeak-ng settings: voice name, words per minute, pitch 0-99, word gap (10 ms units)."""
 
@@ -62,9 +61,7 @@ class Voice(NamedTuple):
 MAIN_VOICE = Voice("en-us", 150, 65)
 FEMALE_VOICE = Voice("en+f3", 150, 50)
 
-SPEECH_TEXT = (
-    "The quick brown fox jumps over the lazy dog. Verbatim turns speech into text."
-)
+SPEECH_TEXT = "The quick brown fox jumps over the lazy dog. Verbatim turns speech into text."
 SPEECH2_TEXT = "Hello world. This is the second test recording."
 DIALOGUE = [
     (MAIN_VOICE, "Good morning. Did you bring the meeting notes?"),
@@ -184,8 +181,7 @@ DESCRIPTIONS = {
     "speech.m4a": "speech.wav encoded by PyAV aac in MP4 (.m4a), 64 kbit/s, 16 kHz mono",
     "speech.mp4": "MP4 video: 64x64 solid blue H.264 (libx264, 2 fps) + the speech "
     "as aac 64 kbit/s audio track",
-    "speech_stereo.wav": "stereo 44.1 kHz s16 PCM WAV; same speech, left gain 1.0, "
-    "right gain 0.7",
+    "speech_stereo.wav": "stereo 44.1 kHz s16 PCM WAV; same speech, left gain 1.0, right gain 0.7",
     "speech2.wav": f'mono 16 kHz s16 PCM WAV; espeak-ng {{main}} reading "{SPEECH2_TEXT}"',
     "dialogue.wav": "mono 16 kHz s16 PCM WAV; espeak-ng alternating {main} and "
     "{female}: " + " / ".join(f'"{line}"' for _, line in DIALOGUE),
@@ -279,8 +275,9 @@ CONTAINER_OPTIONS = {"fflags": "+bitexact"}
 CODEC_OPTIONS = {"flags": "+bitexact"}
 
 
-def _add_audio_stream(out: av.container.OutputContainer, codec: str, rate: int,
-                      bitrate: int | None) -> av.audio.stream.AudioStream:
+def _add_audio_stream(
+    out: av.container.OutputContainer, codec: str, rate: int, bitrate: int | None
+) -> av.audio.stream.AudioStream:
     stream = out.add_stream(codec, rate=rate, options=dict(CODEC_OPTIONS))
     stream.layout = "mono"
     if bitrate:
@@ -288,8 +285,12 @@ def _add_audio_stream(out: av.container.OutputContainer, codec: str, rate: int,
     return stream
 
 
-def _encode_audio(out: av.container.OutputContainer, stream: av.audio.stream.AudioStream,
-                  pcm: np.ndarray, rate: int) -> None:
+def _encode_audio(
+    out: av.container.OutputContainer,
+    stream: av.audio.stream.AudioStream,
+    pcm: np.ndarray,
+    rate: int,
+) -> None:
     # One big frame is fine: PyAV converts the sample format and re-chunks to
     # the encoder's frame size itself.
     frame = av.AudioFrame.from_ndarray(pcm, format="s16p", layout="mono")
@@ -302,16 +303,18 @@ def _encode_audio(out: av.container.OutputContainer, stream: av.audio.stream.Aud
         out.mux(packet)
 
 
-def encode_audio(path: Path, pcm: np.ndarray, rate: int, codec: str, fmt: str,
-                 bitrate: int | None = None) -> None:
+def encode_audio(
+    path: Path, pcm: np.ndarray, rate: int, codec: str, fmt: str, bitrate: int | None = None
+) -> None:
     """Encode mono PCM into an audio-only container."""
     with av.open(str(path), "w", format=fmt, container_options=CONTAINER_OPTIONS) as out:
         stream = _add_audio_stream(out, codec, rate, bitrate)
         _encode_audio(out, stream, pcm, rate)
 
 
-def encode_video_with_audio(path: Path, pcm: np.ndarray, rate: int, fps: int = 2,
-                            size: int = 64) -> None:
+def encode_video_with_audio(
+    path: Path, pcm: np.ndarray, rate: int, fps: int = 2, size: int = 64
+) -> None:
     """MP4 with a tiny solid-colour H.264 track so tests see a real video file."""
     with av.open(str(path), "w", format="mp4", container_options=CONTAINER_OPTIONS) as out:
         video = out.add_stream("libx264", rate=fps, options={"preset": "veryslow"})
@@ -405,8 +408,10 @@ class Probe:
             return f"PyAV error: {self.error}"
         if self.samples == 0:
             return f"opens ({self.codecs}) but decodes 0 audio samples"
-        return (f"opens, header claims {self.claimed:.2f} s, decodes {self.samples} "
-                f"samples ({self.duration:.3f} s) of {self.codecs}")
+        return (
+            f"opens, header claims {self.claimed:.2f} s, decodes {self.samples} "
+            f"samples ({self.duration:.3f} s) of {self.codecs}"
+        )
 
 
 def probe(path: Path) -> Probe:
@@ -457,8 +462,13 @@ class Row:
     transcript: str = ""
 
 
-def check(paths: list[Path], model, must_contain: dict[str, tuple[str, ...]],
-          options_list: list[dict], clip_s: float | None = None) -> tuple[list[Row], list[str]]:
+def check(
+    paths: list[Path],
+    model,
+    must_contain: dict[str, tuple[str, ...]],
+    options_list: list[dict],
+    clip_s: float | None = None,
+) -> tuple[list[Row], list[str]]:
     """Decode every file and transcribe the audio ones; return rows and failures.
 
     The row keeps the transcript from the first options set.
@@ -547,7 +557,7 @@ def write_readme(out_dir: Path, rows: list[Row], cut: int, cut_notes: list[str])
             main=MAIN_VOICE.label(), female=FEMALE_VOICE.label(), cut=cut
         )
         if row.transcript:
-            note = f"{row.probe.duration:.2f} s; tiny.en: \"{row.transcript}\""
+            note = f'{row.probe.duration:.2f} s; tiny.en: "{row.transcript}"'
         else:
             note = row.probe.describe()
         if row.name == "truncated.mp3":
@@ -578,14 +588,21 @@ def build_bench(path: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bench", action="store_true",
-                        help=f"build {BENCH_PATH.relative_to(REPO_ROOT)} instead of the test fixtures")
-    parser.add_argument("--check", action="store_true",
-                        help="do not regenerate anything, only verify and print the summary")
+    parser.add_argument(
+        "--bench",
+        action="store_true",
+        help=f"build {BENCH_PATH.relative_to(REPO_ROOT)} instead of the test fixtures",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="do not regenerate anything, only verify and print the summary",
+    )
     parser.add_argument("--out", type=Path, default=FIXTURES_DIR, help="fixtures directory")
     parser.add_argument("--bench-path", type=Path, default=BENCH_PATH)
-    parser.add_argument("--model", default=None,
-                        help="faster-whisper model path or name (default: tiny.en)")
+    parser.add_argument(
+        "--model", default=None, help="faster-whisper model path or name (default: tiny.en)"
+    )
     args = parser.parse_args()
 
     if not args.check and shutil.which("espeak-ng") is None:

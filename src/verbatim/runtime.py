@@ -83,7 +83,7 @@ async def run_runtime(
     )
     set_services(services)
     # A connector of this runtime's own: tests open several runtimes in one process.
-    connector = PsycopgConnector(conninfo=embedded_db.to_libpq_url(url), min_size=1, max_size=10)
+    connector = PsycopgConnector(conninfo=embedded_db.to_libpq_url(url), min_size=4, max_size=10)
     runtime = Runtime(services=services)
     try:
         with queue.replace_connector(connector):
@@ -144,17 +144,30 @@ async def supervise(name: str, **options: Any) -> None:
         started = time.monotonic()
         try:
             await queue.run_worker_async(name=name, **options)
-            log.warning("worker_stopped", worker=name, restart_in_s=delay)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("worker_crashed", worker=name, restart_in_s=delay)
+        else:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                return  # procrastinate turns a cancellation into a graceful stop
+            log.warning("worker_stopped", worker=name, restart_in_s=delay)
         delay = 1.0 if time.monotonic() - started > 60 else min(delay * 2, 30.0)
         await asyncio.sleep(delay)
 
 
-async def stop_workers(tasks: list[asyncio.Task[None]]) -> None:
+async def stop_workers(tasks: list[asyncio.Task[None]], grace_s: float = 15.0) -> None:
+    """Ask the workers to stop; procrastinate waits for running jobs. A worker that has not
+    stopped after the grace period is cancelled again, which interrupts that wait (its job is
+    re-run later as a stalled job)."""
     for task in tasks:
+        task.cancel()
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=grace_s)
+    for task in pending:
+        log.warning("worker_stop_forced", worker=task.get_name())
         task.cancel()
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError, Exception):
