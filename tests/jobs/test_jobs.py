@@ -228,3 +228,21 @@ async def test_worker_killed_mid_job_is_recovered(tmp_path: Path, database_url: 
                     w.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     w.kill()
+
+
+async def test_broken_input_fails_at_once_with_a_code(alice: ApiUser, settings: Settings) -> None:
+    audio = (await alice.upload(FIXTURES / "speech.wav")).json()
+    # The stored media disappears behind the service's back (a broken disk, a bad restore).
+    (stored,) = [p for p in settings.media_dir.rglob("*") if p.is_file()]
+    stored.unlink()
+    started = await start(alice, audio["id"])
+    job = await wait_for_job(alice, started["job_id"])
+    assert job["status"] == "failed"
+    assert job["error_code"] == "media_missing"
+    assert job["attempts"] == 1  # not retried: it cannot succeed
+    assert job["error_message"]
+    t = (await alice.get(f"/api/v1/transcriptions/{started['transcription_id']}")).json()
+    assert t["status"] == "failed" and t["error_code"] == "media_missing"
+    r = await alice.get(f"/api/v1/transcriptions/{started['transcription_id']}/export")
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "transcription_not_ready"
