@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from verbatim.auth import service as auth_service
 from verbatim.auth.security import API_KEY_PREFIX
 from verbatim.config import Settings
+from verbatim.db import session_scope
 from verbatim.errors import Unauthorized
 from verbatim.models import User
 from verbatim.services import Services
@@ -36,13 +37,8 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
     """The request's transaction: committed in exactly this one place, before the response."""
-    async with services.sessionmaker() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+    async with session_scope(services.sessionmaker) as session:
+        yield session
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
