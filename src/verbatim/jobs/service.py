@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verbatim.errors import Conflict, NotFound
@@ -72,6 +72,21 @@ async def mark_cancelled(session: AsyncSession, job: Job) -> None:
         await queue.job_manager.cancel_job_by_id_async(
             job.queue_job_id, abort=True, connection=await raw_connection(session)
         )
+
+
+async def user_at_running_limit(session: AsyncSession, job: Job, limit: int) -> bool:
+    """Whether the job's user already runs `limit` other jobs.
+
+    Locks the user's row first, so one user's jobs start one at a time and the count is exact
+    across any number of workers (the lock lasts until the caller's transaction ends).
+    """
+    await session.execute(select(User.id).where(User.id == job.user_id).with_for_update())
+    running = await session.scalar(
+        select(func.count()).where(
+            Job.user_id == job.user_id, Job.status == JobStatus.running, Job.id != job.id
+        )
+    )
+    return (running or 0) >= limit
 
 
 async def defer(

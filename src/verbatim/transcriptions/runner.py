@@ -12,11 +12,12 @@ import uuid
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete
 
 from verbatim.db import session_scope
 from verbatim.engines.base import EngineError, EngineResult, TranscribeOptions
 from verbatim.engines.models import resolve_model
+from verbatim.jobs.service import defer, user_at_running_limit
 from verbatim.models import (
     AudioFile,
     Job,
@@ -24,7 +25,6 @@ from verbatim.models import (
     Segment,
     Transcription,
     TranscriptionStatus,
-    User,
 )
 from verbatim.models.base import utcnow
 from verbatim.models.job import TERMINAL
@@ -81,16 +81,7 @@ async def _claim(services: Services, job_id: uuid.UUID, requeue: object) -> Clai
         job = await session.get(Job, job_id, with_for_update=True)
         if job is None or job.status in TERMINAL:
             return None  # deleted, cancelled or already done by an earlier run
-        # One user's jobs start one at a time (the user row lock), so the count is exact.
-        await session.execute(select(User.id).where(User.id == job.user_id).with_for_update())
-        running = await session.scalar(
-            select(func.count()).where(
-                Job.user_id == job.user_id, Job.status == JobStatus.running, Job.id != job.id
-            )
-        )
-        if (running or 0) >= services.settings.max_running_per_user:
-            from verbatim.jobs.service import defer
-
+        if await user_at_running_limit(session, job, services.settings.max_running_per_user):
             job.stage = "waiting_for_user_slot"
             await defer(session, job, requeue, schedule_in=USER_LIMIT_RECHECK_S)
             return None
