@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -219,6 +220,14 @@ async def test_worker_killed_mid_job_is_recovered(tmp_path: Path, database_url: 
                 indexes = [s["index"] for s in t["segments"]]
                 assert indexes == list(range(len(indexes)))
                 assert len(await segments_of(started["transcription_id"])) == len(indexes)
+                # The workers log JSON lines that carry the job id.
+                events = [
+                    json.loads(line)
+                    for line in log.read_text().splitlines()
+                    if line.startswith("{")
+                ]
+                done = [e for e in events if e.get("event") == "transcription_completed"]
+                assert [e["job_id"] for e in done] == [started["job_id"]]
                 assert "lazy dog" in t["text"].lower() and "meeting notes" in t["text"].lower()
     finally:
         for w in workers:
