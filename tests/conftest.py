@@ -5,6 +5,8 @@ warm engine process shared by the session."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -27,14 +29,18 @@ TEMPLATE_DB = "verbatim_template"
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[embedded_db.EmbeddedServer]:
-    server = embedded_db.start(tmp_path_factory.mktemp("pg") / "data")
+def pg_server() -> Iterator[embedded_db.EmbeddedServer]:
+    # Not under pytest's tmp_path: pytest prunes old base temp dirs, which would pull the data
+    # directory from under a server still used by a concurrent test session.
+    root = Path(tempfile.mkdtemp(prefix="verbatim-test-pg-"))
+    server = embedded_db.start(root / "data")
     with psycopg.connect(server.uri, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE_DB}")
         conn.execute(f"CREATE DATABASE {TEMPLATE_DB}")
     migrate.upgrade(embedded_db.to_sqlalchemy_url(db_uri(server, TEMPLATE_DB)))
     yield server
     server.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def db_uri(server: embedded_db.EmbeddedServer, name: str) -> str:
