@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import secrets
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _DEV_ENVS = {"development", "test"}
 
@@ -52,6 +53,26 @@ class Settings(BaseSettings):
     stalled_check_cron: str = "* * * * * */10"
     job_max_attempts: int = 4
     auto_migrate: bool = True
+
+    # Media from URLs (yt-dlp in a child process; see downloads/).
+    download_max_bytes: int = Field(default=2 * 1024**3, ge=1)
+    download_max_duration_s: float = Field(default=4 * 3600, gt=0)
+    download_timeout_s: float = Field(default=600, gt=0, description="wall time per download")
+    download_rate_per_hour: int = Field(default=10, ge=1, description="download jobs per user")
+    # Networks a download may reach although they are private (tests, trusted deployments).
+    # Comma-separated CIDRs in the environment; empty: every non-public address is refused.
+    download_allow_networks: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=list
+    )
+
+    @field_validator("download_allow_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            return [ip_network(v) if isinstance(v, str) else v for v in value]
+        return value
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -78,10 +78,29 @@ class UnsupportedMedia(AppError):
     message = "The file is not decodable audio or video with an audio track"
 
 
+class MediaTooLong(AppError):
+    status_code = 422
+    code = "media_too_long"
+    message = "The media is longer than the duration limit"
+
+
 class RangeNotSatisfiable(AppError):
     status_code = 416
     code = "range_not_satisfiable"
     message = "Requested range not satisfiable"
+
+
+class TooManyRequests(AppError):
+    status_code = 429
+    code = "rate_limited"
+    message = "Too many requests"
+
+    def __init__(self, message: str | None = None, *, retry_after_s: int) -> None:
+        super().__init__(
+            message,
+            details={"retry_after_s": retry_after_s},
+            headers={"Retry-After": str(retry_after_s)},
+        )
 
 
 def _body(request: Request, code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -103,6 +122,7 @@ _HTTP_CODES = {
     405: "method_not_allowed",
     413: "file_too_large",
     415: "unsupported_media",
+    429: "rate_limited",
 }
 
 

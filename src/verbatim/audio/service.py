@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verbatim.audio.ingest import ReceivedFile, safe_filename
-from verbatim.errors import NotFound, UnsupportedMedia
+from verbatim.errors import MediaTooLong, NotFound, UnsupportedMedia
 from verbatim.jobs.service import mark_cancelled
 from verbatim.kit.pagination import paginate
 from verbatim.media.probe import NotMedia, ProbeResult, probe
@@ -46,6 +46,7 @@ async def ingest(
     source_url: str | None = None,
     platform: str | None = None,
     title: str | None = None,
+    max_duration_s: float | None = None,
 ) -> tuple[AudioFile, bool]:
     """Register a received file: (the record, whether it was already in the user's library).
 
@@ -53,6 +54,11 @@ async def ingest(
     """
     try:
         media = await probe_or_reject(received.path)
+        if max_duration_s is not None and media.duration and media.duration > max_duration_s:
+            raise MediaTooLong(
+                f"The media lasts {media.duration:.0f} s; the limit is {max_duration_s:.0f} s",
+                details={"duration_s": media.duration, "max_duration_s": max_duration_s},
+            )
         existing = await _by_checksum(session, user, received.sha256)
         if existing is not None:
             return existing, True

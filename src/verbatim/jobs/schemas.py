@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -22,6 +23,8 @@ class JobOut(BaseModel):
     error_message: str | None
     audio_file_id: uuid.UUID | None
     transcription_id: uuid.UUID | None
+    # Per job type: a download's url, downloaded_bytes, total_bytes, is_duplicate, ...
+    detail: dict[str, Any]
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

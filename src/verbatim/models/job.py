@@ -65,7 +65,11 @@ class InvalidTransition(Exception):
 
 class Job(IdMixin, TimestampMixin, OwnedMixin, Base):
     __tablename__ = "job"
-    __table_args__ = (Index("ix_job_user_status", "user_id", "status"),)
+    __table_args__ = (
+        Index("ix_job_user_status", "user_id", "status"),
+        # The download rate limit counts a user's recent jobs of one type.
+        Index("ix_job_user_type_created", "user_id", "type", "created_at"),
+    )
 
     type: Mapped[JobType] = mapped_column(
         Enum(JobType, name="job_type", native_enum=False, length=30), nullable=False
@@ -94,6 +98,19 @@ class Job(IdMixin, TimestampMixin, OwnedMixin, Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow, nullable=False
     )
+
+    @property
+    def detail(self) -> dict[str, Any]:
+        """What the owner sees beyond status and progress (a download's URL and bytes, ...).
+
+        Kept under payload["detail"]; the rest of the payload is the task's input.
+        """
+        detail = (self.payload or {}).get("detail")
+        return dict(detail) if isinstance(detail, dict) else {}
+
+    def update_detail(self, **values: Any) -> None:
+        # Assign a new dict: JSONB columns do not track changes made in place.
+        self.payload = {**(self.payload or {}), "detail": {**self.detail, **values}}
 
     def transition(self, target: JobStatus) -> None:
         if target not in ALLOWED_TRANSITIONS[self.status]:

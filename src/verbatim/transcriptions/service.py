@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from verbatim.audio.service import get_audio
 from verbatim.config import Settings
-from verbatim.engines.base import ModelUnavailable
+from verbatim.engines.base import ModelRef, ModelUnavailable
 from verbatim.engines.models import resolve_model
 from verbatim.errors import Conflict, NotFound, ValidationFailed
 from verbatim.jobs.service import defer, mark_cancelled
@@ -30,14 +30,8 @@ from verbatim.transcriptions.schemas import TranscriptionCreate
 SUPPORTED_ENGINES = ("faster-whisper",)
 
 
-async def request_transcription(
-    session: AsyncSession,
-    settings: Settings,
-    user: User,
-    audio_id: uuid.UUID,
-    body: TranscriptionCreate,
-) -> tuple[Transcription, Job]:
-    audio = await get_audio(session, user, audio_id)
+def check_request(settings: Settings, body: TranscriptionCreate) -> ModelRef:
+    """The model a request will use; 422 for an engine, model or language this server lacks."""
     if body.engine not in SUPPORTED_ENGINES:
         raise ValidationFailed(
             f"Unknown engine {body.engine!r}",
@@ -54,6 +48,18 @@ async def request_transcription(
         raise ValidationFailed(
             f"Model {model.name} only transcribes English", code="language_unsupported"
         )
+    return model
+
+
+async def request_transcription(
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    audio_id: uuid.UUID,
+    body: TranscriptionCreate,
+) -> tuple[Transcription, Job]:
+    audio = await get_audio(session, user, audio_id)
+    model = check_request(settings, body)
     transcription = Transcription(
         user_id=user.id,
         tenant_id=user.tenant_id,
@@ -61,7 +67,7 @@ async def request_transcription(
         requested_language=body.language,
         mode=body.mode,
         engine=body.engine,
-        model_name=model_name,
+        model_name=body.model or settings.default_model,
         model_version=model.version,
         options={
             "word_timestamps": body.word_timestamps,
