@@ -15,6 +15,7 @@ from verbatim import __version__
 from verbatim.audio.endpoints import router as audio_router
 from verbatim.auth.endpoints import router as auth_router
 from verbatim.config import Settings, get_settings
+from verbatim.downloads.endpoints import router as downloads_router
 from verbatim.engines.process_pool import EnginePool
 from verbatim.errors import install_error_handlers
 from verbatim.health.endpoints import router as health_router
@@ -93,7 +94,15 @@ def create_app(
     )
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
-    for router in (health_router, auth_router, audio_router, transcriptions_router, jobs_router):
+    routers = (
+        health_router,
+        auth_router,
+        downloads_router,  # before audio's /{audio_id} routes
+        audio_router,
+        transcriptions_router,
+        jobs_router,
+    )
+    for router in routers:
         app.include_router(router)
     return app
 

@@ -16,7 +16,11 @@ DEFAULT_QUEUE = "default"
 
 queue = App(
     connector=PsycopgConnector(),
-    import_paths=["verbatim.transcriptions.tasks", "verbatim.jobs.tasks"],
+    import_paths=[
+        "verbatim.transcriptions.tasks",
+        "verbatim.jobs.tasks",
+        "verbatim.downloads.tasks",
+    ],
 )
 
 
