@@ -54,7 +54,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             elif route == "huge":
                 self._huge()
             elif route == "raw":
-                self._html(urllib.parse.unquote(query["html"][0]))
+                self._html(query["html"][0])
             elif route == "nomedia":
                 self._html("<html><head><title>Nothing</title></head><body>Hello</body></html>")
             else:
@@ -137,6 +137,9 @@ class MediaServer(http.server.ThreadingHTTPServer):
         self.stopping = threading.Event()
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a download process killed mid-request is expected here
+
     @property
     def host(self) -> str:
         return str(self.server_address[0])
@@ -147,6 +150,10 @@ class MediaServer(http.server.ThreadingHTTPServer):
 
     def url(self, path: str, host: str | None = None) -> str:
         return f"http://{host or self.host}:{self.port}{path}"
+
+    def page_url(self, html: str) -> str:
+        """A URL whose answer is this HTML."""
+        return self.url("/raw?html=" + urllib.parse.quote(html))
 
     def __enter__(self) -> MediaServer:
         self._thread.start()
