@@ -24,6 +24,9 @@ CONTENT_TYPES = {
 }
 
 
+HLS_SEGMENTS = 3
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: MediaServer  # type: ignore[assignment]
     protocol_version = "HTTP/1.1"
@@ -49,6 +52,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._redirect(f"/chain/{hops - 1}/{name}" if hops > 1 else f"/media/{name}")
             elif route == "slow-media" and len(segments) == 2:
                 self._file(FIXTURES / segments[1], rate=float(query.get("bps", ["60000"])[0]))
+            elif route == "hls" and len(segments) == 2:
+                name = segments[1].removesuffix(".m3u8")
+                self._hls_playlist(name, query.get("segment_base", [""])[0])
+            elif route == "hls-segment" and len(segments) == 3:
+                self._hls_segment(segments[1], int(segments[2]))
+            elif route == "flaky" and len(segments) == 2:
+                # Fails with 503 the first `fail` times it is asked, then serves the file.
+                failures = self.server.failures.setdefault(self.path, 0)
+                if failures < int(query.get("fail", ["1"])[0]):
+                    self.server.failures[self.path] = failures + 1
+                    self._status(503)
+                else:
+                    self._file(FIXTURES / segments[1])
             elif route == "trickle":
                 self._trickle()
             elif route == "huge":
@@ -106,6 +122,30 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
+    def _hls_playlist(self, name: str, base: str) -> None:
+        # Packed-audio HLS: the segments are byte ranges of one file, joined they are the file.
+        lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:4"]
+        lines += ["#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD"]
+        for i in range(HLS_SEGMENTS):
+            lines += ["#EXTINF:3.0,", f"{base}/hls-segment/{name}/{i}"]
+        lines.append("#EXT-X-ENDLIST")
+        data = ("\n".join(lines) + "\n").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.apple.mpegurl")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _hls_segment(self, name: str, index: int) -> None:
+        data = (FIXTURES / name).read_bytes()
+        step = -(-len(data) // HLS_SEGMENTS)
+        part = data[index * step : (index + 1) * step]
+        self.send_response(200)
+        self.send_header("Content-Type", "audio/mpeg")
+        self.send_header("Content-Length", str(len(part)))
+        self.end_headers()
+        self.wfile.write(part)
+
     def _trickle(self) -> None:
         # A site that answers, but slower than any time limit: a byte now and then.
         self.send_response(200)
@@ -134,6 +174,7 @@ class MediaServer(http.server.ThreadingHTTPServer):
     def __init__(self, host: str) -> None:
         super().__init__((host, 0), _Handler)
         self.hits: list[str] = []
+        self.failures: dict[str, int] = {}
         self.stopping = threading.Event()
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 

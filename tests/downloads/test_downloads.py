@@ -188,6 +188,20 @@ async def test_same_media_is_deduplicated(
         await wait_tmp_empty(settings)
 
 
+async def test_a_server_error_is_retried(
+    tmp_path: Path, database_url: str, engine_pool: EnginePool, media_server: MediaServer
+) -> None:
+    settings = download_settings(tmp_path, database_url)
+    async with running(settings, engine_pool) as (client, _):
+        alice = await register(client)
+        url = media_server.url("/flaky/speech.mp3?fail=1")  # one 503, then the file
+        job = await wait_for_job(alice, (await start_download(alice, url))["id"])
+        assert job["status"] == "completed", job
+        assert job["attempts"] == 2
+        assert job["error_code"] is None and job["audio_file_id"]
+        await wait_tmp_empty(settings)
+
+
 async def test_another_user_gets_404_for_the_job_and_the_audio(
     tmp_path: Path, database_url: str, engine_pool: EnginePool, media_server: MediaServer
 ) -> None:

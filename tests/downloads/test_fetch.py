@@ -213,3 +213,45 @@ async def test_duration_known_up_front_is_checked_before_downloading(
     assert failure.code == "media_too_long", failure.message
     # (The extractor looks at the media URL's headers to learn what it is; nothing is saved.)
     assert list((tmp_path / "w").iterdir()) == []
+
+
+async def test_hls_is_fetched_natively_through_the_guard(
+    media_server: MediaServer, tmp_path: Path
+) -> None:
+    """An HLS stream is fetched by yt-dlp's own downloader (no ffmpeg), segment by segment."""
+    media = await fetched(media_server.url("/hls/speech.mp3.m3u8"), tmp_path / "work")
+    # (The segments are byte ranges of the MP3: joined, they are the file again.)
+    assert sha256(media.path) == sha256(FIXTURES / "speech.mp3")
+    assert [h for h in media_server.hits if h.startswith("/hls-segment/")] == [
+        f"/hls-segment/speech.mp3/{i}" for i in range(3)
+    ]
+
+
+async def test_hls_segments_on_a_blocked_address_are_refused(
+    media_server: MediaServer, blocked_server: MediaServer, tmp_path: Path
+) -> None:
+    # The playlist is on the allowed host; its segments point at the internal one.
+    base = blocked_server.url("")
+    url = media_server.url(f"/hls/speech.mp3.m3u8?segment_base={base}")
+    failure = await refused(url, tmp_path / "work")
+    assert failure.code == "blocked_destination", failure.message
+    assert blocked_server.hits == []
+    assert list((tmp_path / "work").iterdir()) == []
+
+
+async def test_a_page_with_several_media_is_a_playlist(
+    media_server: MediaServer, tmp_path: Path
+) -> None:
+    html = (
+        "<html><head><title>Two</title></head><body>"
+        '<audio src="/media/speech.mp3"></audio><audio src="/media/speech.ogg"></audio>'
+        "</body></html>"
+    )
+    failure = await refused(media_server.page_url(html), tmp_path / "work")
+    assert failure.code == "playlist_not_supported", failure.message
+    assert list((tmp_path / "work").iterdir()) == []
+
+
+async def test_server_errors_are_transient(media_server: MediaServer, tmp_path: Path) -> None:
+    failure = await refused(media_server.url("/flaky/speech.mp3?fail=100"), tmp_path / "work")
+    assert (failure.code, failure.transient) == ("download_failed", True)
