@@ -22,7 +22,9 @@ from verbatim.health.endpoints import router as health_router
 from verbatim.jobs.endpoints import router as jobs_router
 from verbatim.logs import configure_logging
 from verbatim.runtime import run_runtime
+from verbatim.storage.endpoints import router as storage_router
 from verbatim.transcriptions.endpoints import router as transcriptions_router
+from verbatim.uploads.endpoints import router as uploads_router
 
 log = structlog.get_logger("verbatim.http")
 
@@ -104,6 +106,8 @@ def create_app(
     )
     for router in routers:
         app.include_router(router)
+    app.include_router(uploads_router)
+    app.include_router(storage_router)  # presigned URLs of the local backend
     return app
 
 

@@ -36,6 +36,40 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = 500 * 1024 * 1024
 
+    # Media storage: the local filesystem (data_dir/media) or any S3-compatible object store.
+    storage: Literal["local", "s3"] = "local"
+    s3_endpoint_url: str | None = None  # unset: AWS S3 itself
+    s3_region: str = "us-east-1"
+    s3_bucket: str | None = None
+    s3_access_key_id: str | None = None  # unset: boto3's usual chain (env, profile, IAM role)
+    s3_secret_access_key: str | None = None
+    s3_addressing_style: Literal["auto", "virtual", "path"] = "auto"
+    s3_max_attempts: int = Field(default=5, ge=1, description="tries per S3 call, with backoff")
+    # Base URL clients reach the API at (local presigned URLs); unset: taken from the request.
+    public_url: str | None = None
+    # Direct uploads (presigned PUT URLs); S3 parts are 5 MiB at least.
+    direct_upload_max_bytes: int = Field(default=5 * 1024**3, ge=1)
+    multipart_threshold_bytes: int = Field(default=64 * 1024**2, ge=5 * 1024**2)
+    multipart_part_size_bytes: int = Field(default=16 * 1024**2, ge=5 * 1024**2)
+    upload_expires_s: int = Field(default=6 * 3600, ge=60, le=7 * 24 * 3600)
+    # Presigned GET URLs (media redirects, exports) live this long.
+    presigned_get_expires_s: int = Field(default=900, ge=10, le=7 * 24 * 3600)
+    # Housekeeping (storage.cleanup, storage.retention).
+    tmp_max_age_hours: float = Field(default=6.0, gt=0)
+    media_retention_days: int | None = Field(default=None, ge=1)  # unset: keep media forever
+    store_transcoded: Literal["opus"] | None = None  # store lossless uploads as Opus
+
+    @field_validator("store_transcoded", "media_retention_days", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value.strip().lower() in ("", "off") else value
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> Settings:
+        if self.storage == "s3" and not self.s3_bucket:
+            raise ValueError("VERBATIM_S3_BUCKET is required with VERBATIM_STORAGE=s3")
+        return self
+
     default_model: str = "tiny.en"
     # Extra directory searched for models by name (a folder with model.bin per model).
     models_dir: Path | None = None

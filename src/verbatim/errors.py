@@ -126,6 +126,16 @@ _HTTP_CODES = {
 }
 
 
+def error_response(request: Request, exc: AppError) -> JSONResponse:
+    """The error as a response, for an endpoint that must answer it and still commit (a
+    rejected direct upload records why it was rejected)."""
+    return JSONResponse(
+        _body(request, exc.code, exc.message, exc.details),
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:

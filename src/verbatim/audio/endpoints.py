@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Annotated
 
@@ -8,9 +7,17 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request, status
 from fastapi.responses import Response
 
 from verbatim.audio import service
+from verbatim.audio.batch import delete_many, delete_objects
 from verbatim.audio.delivery import media_response
 from verbatim.audio.ingest import receive_upload
-from verbatim.audio.schemas import AudioFileOut, AudioPage, UploadOut
+from verbatim.audio.schemas import (
+    AudioFileOut,
+    AudioPage,
+    BatchDeleteIn,
+    BatchDeleteOut,
+    UploadOut,
+)
+from verbatim.audio.store import transcode_from
 from verbatim.deps import CurrentUser, ServicesDep, SessionDep
 from verbatim.models import SourceType
 
@@ -53,7 +60,18 @@ async def upload_audio(
         services.settings.tmp_dir,
         services.settings.max_upload_bytes,
     )
-    audio, duplicate = await service.ingest(session, services.storage, user, received)
+    audio, duplicate = await service.ingest(
+        session,
+        services.storage,
+        user,
+        received,
+        transcode=transcode_from(services.settings),
+    )
+    return upload_response(audio, duplicate)
+
+
+def upload_response(audio: object, duplicate: bool) -> Response:
+    """201 with the new record, or 200 with the one already in the library (is_duplicate)."""
     body = UploadOut.model_validate(
         {**AudioFileOut.model_validate(audio).model_dump(), "is_duplicate": duplicate}
     )
@@ -61,7 +79,7 @@ async def upload_audio(
         body.model_dump_json(),
         status_code=status.HTTP_200_OK if duplicate else status.HTTP_201_CREATED,
         media_type="application/json",
-        headers={"Location": f"/api/v1/audio/{audio.id}"},
+        headers={"Location": f"/api/v1/audio/{body.id}"},
     )
 
 
@@ -92,9 +110,17 @@ async def get_audio_content(
     session: SessionDep,
     services: ServicesDep,
 ) -> Response:
-    """The stored media, with HTTP Range (206), ETag and Last-Modified."""
+    """The stored media, with HTTP Range (206), ETag and Last-Modified; with S3 storage, a
+    redirect (307) to a short-lived presigned URL. 410 `media_expired` after retention."""
     audio = await service.get_audio(session, user, audio_id)
-    return await media_response(request, services.storage, audio)
+    settings = services.settings
+    return await media_response(
+        request,
+        services.storage,
+        audio,
+        expires_s=settings.presigned_get_expires_s,
+        public_url=settings.public_url,
+    )
 
 
 @router.delete("/{audio_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -108,5 +134,19 @@ async def delete_audio(
     """Delete the audio file, its transcriptions and its stored media."""
     key = await service.delete_audio(session, user, audio_id)
     # Runs after the transaction committed (the session dependency ends before the response).
-    background.add_task(asyncio.to_thread, services.storage.delete, key)
+    background.add_task(delete_objects, services.storage, [key])
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/batch-delete", response_model=BatchDeleteOut)
+async def batch_delete_audio(
+    body: BatchDeleteIn,
+    user: CurrentUser,
+    session: SessionDep,
+    services: ServicesDep,
+    background: BackgroundTasks,
+) -> object:
+    """Delete many audio files; `failed` says which ids were not deleted and why."""
+    result = await delete_many(session, user, body.ids)
+    background.add_task(delete_objects, services.storage, result.keys)
+    return {"deleted": result.deleted, "failed": result.failed}

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from verbatim.kit.schemas import Page
 from verbatim.models import SourceType
@@ -28,6 +28,11 @@ class AudioFileOut(BaseModel):
     platform: str | None
     title: str | None
     created_at: datetime
+    # Set once the stored media was deleted (retention); the transcripts remain.
+    media_deleted_at: datetime | None = None
+    # What is stored when it differs from the upload (VERBATIM_STORE_TRANSCODED).
+    stored_size_bytes: int | None = None
+    stored_mime_type: str | None = None
 
 
 class UploadOut(AudioFileOut):
@@ -36,3 +41,18 @@ class UploadOut(AudioFileOut):
 
 class AudioPage(Page[AudioFileOut]):
     pass
+
+
+class BatchDeleteIn(BaseModel):
+    ids: list[str] = Field(min_length=1, max_length=500)
+
+
+class BatchFailure(BaseModel):
+    id: str
+    code: str
+    message: str
+
+
+class BatchDeleteOut(BaseModel):
+    deleted: list[uuid.UUID]
+    failed: list[BatchFailure]

@@ -12,7 +12,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from verbatim.audio.ingest import ReceivedFile, safe_filename
+from verbatim.audio.ingest import safe_filename
+from verbatim.audio.store import Incoming, Transcode, discard, store_media
 from verbatim.errors import MediaTooLong, NotFound, UnsupportedMedia
 from verbatim.jobs.service import mark_cancelled
 from verbatim.kit.pagination import paginate
@@ -40,17 +41,19 @@ async def ingest(
     session: AsyncSession,
     storage: Storage,
     user: User,
-    received: ReceivedFile,
+    received: Incoming,
     *,
     source_type: SourceType = SourceType.upload,
     source_url: str | None = None,
     platform: str | None = None,
     title: str | None = None,
+    transcode: Transcode | None = None,
     max_duration_s: float | None = None,
 ) -> tuple[AudioFile, bool]:
-    """Register a received file: (the record, whether it was already in the user's library).
+    """Register received bytes: (the record, whether it was already in the user's library).
 
-    The temporary file is always consumed: moved into storage, or removed.
+    The source (a temporary file, or a staged object) is always consumed: moved into storage,
+    or removed.
     """
     try:
         media = await probe_or_reject(received.path)
@@ -61,6 +64,10 @@ async def ingest(
             )
         existing = await _by_checksum(session, user, received.sha256)
         if existing is not None:
+            if existing.media_deleted_at is not None:
+                # Its media was removed (retention): the same bytes bring it back.
+                await store_media(storage, received, existing, transcode)
+                existing.media_deleted_at = None
             return existing, True
         row = AudioFile(
             user_id=user.id,
@@ -92,11 +99,11 @@ async def ingest(
             if winner is None:
                 raise
             return winner, True
-        await asyncio.to_thread(storage.put_file, received.path, row.storage_key)
+        await store_media(storage, received, row, transcode)
         log.info("audio_ingested", audio_file_id=str(row.id), size=row.size_bytes)
         return row, False
     finally:
-        received.path.unlink(missing_ok=True)
+        await discard(storage, received)
 
 
 async def _by_checksum(session: AsyncSession, user: User, sha256: str) -> AudioFile | None:

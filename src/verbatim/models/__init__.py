@@ -12,6 +12,7 @@ from verbatim.models.transcription import (
     Transcription,
     TranscriptionStatus,
 )
+from verbatim.models.upload_session import UploadSession, UploadStatus
 from verbatim.models.user import Role, User
 
 __all__ = [
@@ -29,5 +30,7 @@ __all__ = [
     "Tenant",
     "Transcription",
     "TranscriptionStatus",
+    "UploadSession",
+    "UploadStatus",
     "User",
 ]

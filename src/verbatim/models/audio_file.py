@@ -1,8 +1,20 @@
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 
-from sqlalchemy import BigInteger, Enum, Float, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Enum,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from verbatim.models.base import Base, IdMixin, OwnedMixin, TimestampMixin
@@ -17,7 +29,14 @@ class SourceType(enum.StrEnum):
 class AudioFile(IdMixin, TimestampMixin, OwnedMixin, Base):
     __tablename__ = "audio_file"
     # The same bytes are stored once per user; this constraint settles concurrent uploads.
-    __table_args__ = (UniqueConstraint("user_id", "sha256", name="uq_audio_file_user_sha256"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "sha256", name="uq_audio_file_user_sha256"),
+        Index(
+            "ix_audio_file_retention",
+            "created_at",
+            postgresql_where=text("media_deleted_at IS NULL"),
+        ),
+    )
 
     storage_key: Mapped[str] = mapped_column(String(1024), nullable=False)
     original_filename: Mapped[str] = mapped_column(String(255), nullable=False)
@@ -38,3 +57,10 @@ class AudioFile(IdMixin, TimestampMixin, OwnedMixin, Base):
     source_url: Mapped[str | None] = mapped_column(Text)
     platform: Mapped[str | None] = mapped_column(String(100))
     title: Mapped[str | None] = mapped_column(String(500))
+    # Set when the stored media was removed (retention, or `storage check --fix` found it gone);
+    # the row and its transcripts stay.
+    media_deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when what is stored differs from what was uploaded (VERBATIM_STORE_TRANSCODED);
+    # size_bytes, sha256 and mime_type always describe the original upload.
+    stored_size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    stored_mime_type: Mapped[str | None] = mapped_column(String(100))

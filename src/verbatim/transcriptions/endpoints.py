@@ -3,13 +3,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
-from fastapi.responses import Response
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import JSONResponse, Response
 
-from verbatim.audio.delivery import content_disposition
-from verbatim.deps import CurrentUser, SessionDep, SettingsDep
+from verbatim.deps import CurrentUser, ServicesDep, SessionDep, SettingsDep
+from verbatim.kit.http import absolute_url, content_disposition
 from verbatim.models import TranscriptionStatus
 from verbatim.transcriptions import service
+from verbatim.transcriptions.export_links import presigned_export
 from verbatim.transcriptions.schemas import (
     TranscriptionCreate,
     TranscriptionOut,
@@ -93,12 +94,28 @@ async def delete_transcription(
 )
 async def export_transcription(
     transcription_id: uuid.UUID,
+    request: Request,
     user: CurrentUser,
     session: SessionDep,
+    services: ServicesDep,
     format: Annotated[str, Query(max_length=10)] = "txt",
+    presigned: Annotated[
+        bool, Query(description="Answer {url, expires_at} (a short-lived link) instead")
+    ] = False,
 ) -> Response:
-    """Download as txt, srt, vtt, json or csv."""
+    """Download as txt, srt, vtt, json or csv; or get a short-lived link to the download."""
     rendered = await service.export_transcription(session, user, transcription_id, format)
+    if presigned:
+        expires_s = services.settings.presigned_get_expires_s
+        link = await presigned_export(services.storage, user, transcription_id, rendered, expires_s)
+        return JSONResponse(
+            {
+                "url": absolute_url(request, link.url, services.settings.public_url),
+                "expires_at": link.expires_at.isoformat(),
+                "filename": link.filename,
+                "content_type": link.content_type,
+            }
+        )
     return Response(
         rendered.content,
         media_type=rendered.media_type,

@@ -29,7 +29,7 @@ from verbatim.models import (
 from verbatim.models.base import utcnow
 from verbatim.models.job import TERMINAL
 from verbatim.services import Services
-from verbatim.storage import ObjectNotFound
+from verbatim.storage import ObjectNotFound, StorageUnavailable, local_copy
 
 log = structlog.get_logger(__name__)
 
@@ -127,11 +127,16 @@ async def _transcribe(services: Services, job_id: uuid.UUID, claim: Claim) -> En
             raise JobCancelled
 
     try:
-        with services.storage.local_path(claim.storage_key) as path:
-            async with services.engine_pool.acquire() as engine:
-                return await engine.transcribe(model, str(path), claim.options, on_progress)
+        # With S3 this downloads to a temporary file (in a thread), removed afterwards.
+        async with (
+            local_copy(services.storage, claim.storage_key) as path,
+            services.engine_pool.acquire() as engine,
+        ):
+            return await engine.transcribe(model, str(path), claim.options, on_progress)
     except ObjectNotFound as exc:
         raise EngineError("media_missing", "The stored media is missing") from exc
+    except StorageUnavailable as exc:
+        raise EngineError("storage_unavailable", exc.message, transient=True) from exc
 
 
 async def _report_progress(services: Services, job_id: uuid.UUID, percent: float) -> bool:

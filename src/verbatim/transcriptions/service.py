@@ -8,6 +8,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from verbatim.audio.delivery import MediaExpired
 from verbatim.audio.service import get_audio
 from verbatim.config import Settings
 from verbatim.engines.base import ModelRef, ModelUnavailable
@@ -59,6 +60,8 @@ async def request_transcription(
     body: TranscriptionCreate,
 ) -> tuple[Transcription, Job]:
     audio = await get_audio(session, user, audio_id)
+    if audio.media_deleted_at is not None:
+        raise MediaExpired()
     model = check_request(settings, body)
     transcription = Transcription(
         user_id=user.id,

@@ -1,0 +1,52 @@
+"""Transcript exports through a short-lived presigned URL (`?presigned=true`).
+
+The rendered export is stored under `exports/` by content (the same export twice is one object)
+and a presigned GET is returned; housekeeping deletes exports once every URL to them expired.
+With S3 the download then never touches the API; locally the URL is signed by this API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from verbatim.audio.ingest import safe_filename
+from verbatim.models import User
+from verbatim.storage import EXPORTS_PREFIX, Storage
+from verbatim.transcriptions.export import Rendered
+
+
+@dataclass(frozen=True)
+class ExportLink:
+    url: str
+    expires_at: datetime
+    filename: str
+    content_type: str
+
+
+async def presigned_export(
+    storage: Storage,
+    user: User,
+    transcription_id: uuid.UUID,
+    rendered: Rendered,
+    expires_s: int,
+) -> ExportLink:
+    data = rendered.content.encode("utf-8")
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    key = (
+        f"{EXPORTS_PREFIX}user_{user.id}/{transcription_id}/{digest}_"
+        f"{safe_filename(rendered.filename)}"
+    )
+    await asyncio.to_thread(storage.put_bytes, key, data, rendered.media_type)
+    url = await asyncio.to_thread(
+        storage.presigned_get, key, expires_s, rendered.filename, rendered.media_type, False
+    )
+    return ExportLink(
+        url=url,
+        expires_at=datetime.now(UTC) + timedelta(seconds=expires_s),
+        filename=rendered.filename,
+        content_type=rendered.media_type,
+    )

@@ -1,0 +1,1 @@
+"""Direct uploads to storage through presigned URLs."""

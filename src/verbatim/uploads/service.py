@@ -1,0 +1,299 @@
+"""Direct uploads: presigned URLs to a staging key, then the upload's own ingest path.
+
+The client PUTs the bytes straight to storage (S3, or this API signing for the local backend),
+then asks to complete: the server checks the object is whole and has the declared size, hashes
+it by streaming, probes it and hands it to `audio.service.ingest` like any upload (415, dedup per
+user, the user's folder key). A rejected upload (wrong size, not media, expired) has its staging
+bytes removed at once and is recorded as aborted or expired; an incomplete one stays pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import NoReturn
+
+import structlog
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from verbatim.audio.service import ingest
+from verbatim.audio.store import StagedObject, sha256_of, transcode_from
+from verbatim.config import Settings
+from verbatim.errors import AppError, Conflict, NotFound, PayloadTooLarge, UnsupportedMedia
+from verbatim.models import AudioFile, SourceType, UploadSession, UploadStatus, User
+from verbatim.storage import (
+    STAGING_PREFIX,
+    ObjectNotFound,
+    PartInfo,
+    Storage,
+    StorageError,
+    local_copy,
+)
+
+log = structlog.get_logger(__name__)
+
+MIB = 1024 * 1024
+MAX_PARTS = 10_000
+
+
+class UploadExpired(AppError):
+    status_code = 410
+    code = "upload_expired"
+    message = "The upload expired before it was completed; start a new one"
+
+
+class UploadIncomplete(Conflict):
+    code = "upload_incomplete"
+    message = "Not all of the file has been uploaded yet"
+
+
+class UploadSizeMismatch(AppError):
+    status_code = 422
+    code = "upload_size_mismatch"
+    message = "The uploaded object does not have the declared size"
+
+
+class UploadRejected(Exception):
+    """The upload was recorded as failed (commit it), and the client gets `error`."""
+
+    def __init__(self, error: AppError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+@dataclass(frozen=True)
+class PartPlan:
+    part_number: int
+    size: int
+    url: str
+
+
+@dataclass(frozen=True)
+class UploadUrls:
+    url: str | None = None
+    parts: list[PartPlan] | None = None
+
+
+def staging_key(upload_id: uuid.UUID) -> str:
+    return f"{STAGING_PREFIX}{upload_id}"
+
+
+def part_size_for(size: int, configured: int) -> int:
+    """The configured size, or more (whole MiB) when the file would need over 10,000 parts."""
+    needed = math.ceil(size / MAX_PARTS)
+    return max(configured, math.ceil(needed / MIB) * MIB)
+
+
+def owned_uploads(user: User) -> Select[UploadSession]:
+    return select(UploadSession).where(UploadSession.user_id == user.id)
+
+
+async def get_upload(
+    session: AsyncSession, user: User, upload_id: uuid.UUID, *, lock: bool = False
+) -> UploadSession:
+    stmt = owned_uploads(user).where(UploadSession.id == upload_id)
+    upload = await session.scalar(stmt.with_for_update() if lock else stmt)
+    if upload is None:
+        raise NotFound("Upload not found", code="upload_not_found")
+    return upload
+
+
+async def create_upload(
+    session: AsyncSession,
+    storage: Storage,
+    settings: Settings,
+    user: User,
+    filename: str,
+    size: int,
+    content_type: str | None,
+) -> tuple[UploadSession, UploadUrls]:
+    if size > settings.direct_upload_max_bytes:
+        raise PayloadTooLarge(details={"max_bytes": settings.direct_upload_max_bytes})
+    now = datetime.now(UTC)
+    upload = UploadSession(
+        id=uuid.uuid4(),
+        user_id=user.id,
+        tenant_id=user.tenant_id,
+        filename=filename,
+        declared_size=size,
+        content_type=content_type,
+        status=UploadStatus.pending,
+        expires_at=now + timedelta(seconds=settings.upload_expires_s),
+        created_at=now,
+    )
+    upload.staging_key = staging_key(upload.id)
+    if size > settings.multipart_threshold_bytes:
+        upload.part_size = part_size_for(size, settings.multipart_part_size_bytes)
+        upload.part_count = math.ceil(size / upload.part_size)
+        upload.multipart_upload_id = await asyncio.to_thread(
+            storage.create_multipart, upload.staging_key
+        )
+    session.add(upload)
+    await session.flush()
+    log.info("upload_created", upload_id=str(upload.id), size=size, parts=upload.part_count)
+    return upload, await presign(storage, upload)
+
+
+async def presign(storage: Storage, upload: UploadSession) -> UploadUrls:
+    """Fresh URLs for a pending upload, valid until the upload expires."""
+    remaining = int((upload.expires_at - datetime.now(UTC)).total_seconds())
+    if upload.status is not UploadStatus.pending or remaining <= 0:
+        return UploadUrls()
+    if upload.multipart_upload_id is None:
+        url = await asyncio.to_thread(
+            storage.presigned_put, upload.staging_key, remaining, upload.declared_size
+        )
+        return UploadUrls(url=url)
+    assert upload.part_size is not None and upload.part_count is not None
+    part_size, upload_id = upload.part_size, upload.multipart_upload_id
+
+    def sign_all() -> list[PartPlan]:
+        plans = []
+        for number in range(1, upload.part_count + 1):  # type: ignore[operator]
+            size = min(part_size, upload.declared_size - (number - 1) * part_size)
+            url = storage.presigned_part(
+                upload.staging_key, upload_id, number, remaining, part_size
+            )
+            plans.append(PartPlan(number, size, url))
+        return plans
+
+    return UploadUrls(parts=await asyncio.to_thread(sign_all))
+
+
+async def complete_upload(
+    session: AsyncSession, storage: Storage, settings: Settings, user: User, upload_id: uuid.UUID
+) -> tuple[AudioFile, bool]:
+    """(the audio file, whether it was already in the library). Raises UploadRejected."""
+    # The lock makes a second, concurrent complete wait and then see the first one's result.
+    upload = await get_upload(session, user, upload_id, lock=True)
+    if upload.status is UploadStatus.completed:
+        audio = await session.get(AudioFile, upload.audio_file_id) if upload.audio_file_id else None
+        if audio is None:
+            raise Conflict(
+                "The upload was completed and its audio deleted since", code="upload_completed"
+            )
+        return audio, True
+    if upload.status is UploadStatus.expired:
+        raise UploadExpired()
+    if upload.status is UploadStatus.aborted:
+        raise Conflict("The upload was aborted", code="upload_aborted")
+    if datetime.now(UTC) >= upload.expires_at:
+        await _reject(session, storage, upload, UploadExpired(), UploadStatus.expired)
+    if upload.multipart_upload_id is not None:
+        await _complete_parts(session, storage, upload)
+    try:
+        info = await asyncio.to_thread(storage.info, upload.staging_key)
+    except ObjectNotFound as exc:
+        raise UploadIncomplete("Nothing has been uploaded to this URL yet") from exc
+    if info.size != upload.declared_size:
+        await _reject(session, storage, upload, _mismatch(upload.declared_size, info.size))
+    async with local_copy(storage, upload.staging_key) as path:
+        sha256, size = await asyncio.to_thread(sha256_of, path)
+        if size != upload.declared_size:  # changed since: a client still writing to the URL
+            await _reject(session, storage, upload, _mismatch(upload.declared_size, size))
+        staged = StagedObject(upload.staging_key, path, size, sha256, upload.filename)
+        try:
+            audio, duplicate = await ingest(
+                session,
+                storage,
+                user,
+                staged,
+                source_type=SourceType.presigned,
+                transcode=transcode_from(settings),
+            )
+        except UnsupportedMedia as exc:  # ingest has already removed the staged object
+            await _reject(session, storage, upload, exc)
+    upload.status = UploadStatus.completed
+    upload.audio_file_id = audio.id
+    upload.completed_at = datetime.now(UTC)
+    log.info("upload_completed", upload_id=str(upload.id), audio_file_id=str(audio.id))
+    return audio, duplicate
+
+
+async def _complete_parts(session: AsyncSession, storage: Storage, upload: UploadSession) -> None:
+    """Assemble the parts into the staging object; it appears only whole."""
+    assert upload.multipart_upload_id is not None and upload.part_count is not None
+    try:
+        parts = await asyncio.to_thread(
+            storage.list_parts, upload.staging_key, upload.multipart_upload_id
+        )
+    except ObjectNotFound:
+        # Gone from the store: completed by an earlier attempt whose transaction was rolled
+        # back (the object is there), or aborted behind our back.
+        if await _exists(storage, upload.staging_key):
+            return
+        await _reject(
+            session, storage, upload, Conflict("The upload was aborted", code="upload_aborted")
+        )
+    expected = set(range(1, upload.part_count + 1))
+    received = {p.part_number for p in parts}
+    missing = sorted(expected - received)
+    if missing:
+        raise UploadIncomplete(details={"missing_parts": missing[:100]})
+    total = sum(p.size for p in parts if p.part_number in expected)
+    if total != upload.declared_size or received - expected:
+        await _reject(session, storage, upload, _mismatch(upload.declared_size, total))
+    chosen: list[PartInfo] = [p for p in parts if p.part_number in expected]
+    await asyncio.to_thread(
+        storage.complete_multipart, upload.staging_key, upload.multipart_upload_id, chosen
+    )
+
+
+async def _exists(storage: Storage, key: str) -> bool:
+    try:
+        await asyncio.to_thread(storage.info, key)
+    except ObjectNotFound:
+        return False
+    return True
+
+
+def _mismatch(declared: int, actual: int) -> UploadSizeMismatch:
+    return UploadSizeMismatch(
+        f"Declared {declared} bytes, uploaded {actual}",
+        details={"declared_size": declared, "uploaded_size": actual},
+    )
+
+
+async def _reject(
+    session: AsyncSession,
+    storage: Storage,
+    upload: UploadSession,
+    error: AppError,
+    status: UploadStatus = UploadStatus.aborted,
+) -> NoReturn:
+    """Remove the staged bytes, record why, and raise UploadRejected (always)."""
+    await remove_staged(storage, upload)
+    upload.status = status
+    upload.error_code = error.code
+    await session.flush()
+    log.info("upload_rejected", upload_id=str(upload.id), code=error.code)
+    raise UploadRejected(error)
+
+
+async def remove_staged(storage: Storage, upload: UploadSession) -> None:
+    """Abort the multipart upload and delete the staging object; failures only logged
+    (housekeeping retries them)."""
+    try:
+        if upload.multipart_upload_id is not None:
+            await asyncio.to_thread(
+                storage.abort_multipart, upload.staging_key, upload.multipart_upload_id
+            )
+        await asyncio.to_thread(storage.delete, upload.staging_key)
+    except StorageError as exc:
+        log.warning("staging_cleanup_failed", upload_id=str(upload.id), error=exc.message)
+
+
+async def abort_upload(
+    session: AsyncSession, storage: Storage, user: User, upload_id: uuid.UUID
+) -> None:
+    upload = await get_upload(session, user, upload_id, lock=True)
+    if upload.status is UploadStatus.completed:
+        raise Conflict("The upload is already completed", code="upload_completed")
+    if upload.status is UploadStatus.pending:
+        await remove_staged(storage, upload)
+        upload.status = UploadStatus.aborted
+        upload.error_code = "aborted_by_client"
