@@ -6,7 +6,7 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -15,6 +15,8 @@ from verbatim.config import Settings, get_settings
 app = typer.Typer(help="Verbatim: self-hosted transcription.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+storage_app = typer.Typer(help="Inspect and repair media storage.", no_args_is_help=True)
+app.add_typer(storage_app, name="storage")
 
 
 def _settings() -> Settings:
@@ -132,6 +134,87 @@ def user_create(
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"created user {email} ({user_id}){' as admin' if admin else ''}")
+
+
+@storage_app.command("check")
+def storage_check(
+    fix: Annotated[
+        bool, typer.Option("--fix", help="Delete orphan objects; mark rows whose media is gone")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    grace_minutes: Annotated[
+        float, typer.Option(help="Newer objects may be uploads in progress: report, never delete")
+    ] = 60.0,
+) -> None:
+    """Report media objects without rows and rows without objects (exit 1 if any remain)."""
+    import json
+    from datetime import timedelta
+
+    from verbatim.db import make_engine, make_sessionmaker
+    from verbatim.housekeeping.service import check_storage
+    from verbatim.runtime import database_url
+    from verbatim.storage import make_storage
+
+    settings = _settings()
+
+    async def main() -> Any:
+        url, server = await database_url(settings)
+        engine = make_engine(url, 2)
+        try:
+            return await check_storage(
+                make_sessionmaker(engine),
+                make_storage(settings),
+                fix=fix,
+                grace=timedelta(minutes=grace_minutes),
+            )
+        finally:
+            await engine.dispose()
+            if server is not None and server.started_here:
+                await asyncio.to_thread(server.stop)
+
+    report = asyncio.run(main())
+    summary = {
+        "rows_checked": report.rows_checked,
+        "objects_checked": report.objects_checked,
+        "orphan_objects": [o.key for o in report.orphan_objects],
+        "recent_orphans_skipped": [o.key for o in report.recent_orphans],
+        "rows_without_objects": [
+            {
+                "audio_file_id": str(m.audio_file_id),
+                "storage_key": m.storage_key,
+                "has_transcriptions": m.has_transcriptions,
+            }
+            for m in report.missing_media
+        ],
+        "fixed": fix,
+        "deleted_objects": report.deleted_objects,
+        "marked_rows": report.marked_rows,
+        "transcoded_files": report.transcoded_files,
+        "bytes_saved": report.bytes_saved,
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        typer.echo(f"checked {report.rows_checked} rows and {report.objects_checked} objects")
+        if report.transcoded_files:
+            typer.echo(
+                f"{report.transcoded_files} files stored transcoded, "
+                f"{report.bytes_saved / 1e6:.1f} MB saved"
+            )
+        for key in summary["orphan_objects"]:
+            typer.echo(f"object without row: {key}")
+        for key in summary["recent_orphans_skipped"]:
+            typer.echo(f"object without row (recent, may be an upload in progress): {key}")
+        for m in report.missing_media:
+            typer.echo(f"row without object: {m.audio_file_id} {m.storage_key}")
+        if fix:
+            typer.echo(
+                f"deleted {report.deleted_objects} objects, marked {report.marked_rows} rows"
+            )
+        elif report.consistent:
+            typer.echo("storage and database agree")
+    if not report.consistent and not fix:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -20,6 +20,7 @@ queue = App(
         "verbatim.transcriptions.tasks",
         "verbatim.jobs.tasks",
         "verbatim.downloads.tasks",
+        "verbatim.housekeeping.tasks",
     ],
 )
 

@@ -1,0 +1,1 @@
+"""Keeping storage and database in step: cleanup, media retention, consistency check."""
