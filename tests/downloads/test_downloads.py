@@ -123,6 +123,32 @@ async def test_downloads_direct_files_pages_and_redirects(
         await wait_tmp_empty(settings)
 
 
+async def test_downloads_take_the_upload_storage_path(
+    tmp_path: Path, database_url: str, engine_pool: EnginePool, media_server: MediaServer
+) -> None:
+    """Storage settings apply to downloads as to uploads: lossless media kept as Opus here."""
+    settings = download_settings(tmp_path, database_url, store_transcoded="opus")
+    async with running(settings, engine_pool) as (client, _):
+        alice = await register(client)
+        wav = await wait_for_job(
+            alice, (await start_download(alice, media_server.url("/media/speech.wav")))["id"]
+        )
+        mp3 = await wait_for_job(
+            alice, (await start_download(alice, media_server.url("/media/speech.mp3")))["id"]
+        )
+        stored_wav = (await alice.get(f"/api/v1/audio/{wav['audio_file_id']}")).json()
+        stored_mp3 = (await alice.get(f"/api/v1/audio/{mp3['audio_file_id']}")).json()
+        # The record describes what was downloaded; lossless media is kept as Opus.
+        assert stored_wav["sha256"] == sha256(FIXTURES / "speech.wav")
+        assert stored_wav["stored_mime_type"] == "audio/ogg; codecs=opus"
+        assert stored_mp3["stored_mime_type"] is None
+        files = sorted(p for p in settings.media_dir.rglob("*") if p.is_file())
+        assert len(files) == 2
+        (mp3_file,) = [p for p in files if p.name.endswith(".mp3")]
+        assert mp3_file.read_bytes() == (FIXTURES / "speech.mp3").read_bytes()
+        await wait_tmp_empty(settings)
+
+
 async def test_progress_is_visible_while_downloading(
     tmp_path: Path, database_url: str, engine_pool: EnginePool, media_server: MediaServer
 ) -> None:

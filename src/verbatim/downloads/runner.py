@@ -8,7 +8,6 @@ What the job writes at the end (audio file, job status, chained transcription) i
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import shutil
 import time
 import uuid
@@ -20,6 +19,7 @@ import structlog
 
 from verbatim.audio.ingest import ReceivedFile
 from verbatim.audio.service import ingest
+from verbatim.audio.store import sha256_of, transcode_from
 from verbatim.db import session_scope
 from verbatim.downloads.fetch import FetchedMedia, FetchFailed, FetchRequest, fetch
 from verbatim.errors import AppError, MediaTooLong, UnsupportedMedia
@@ -149,16 +149,9 @@ async def _report_progress(
 def _received_file(media: FetchedMedia) -> ReceivedFile:
     """Hash the downloaded file (in a thread: it can be gigabytes)."""
     path = Path(media.path)
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as fh:
-        while chunk := fh.read(4 * 1024 * 1024):
-            digest.update(chunk)
-            size += len(chunk)
+    digest, size = sha256_of(path)
     stem = media.title or "download"
-    return ReceivedFile(
-        path=path, size=size, sha256=digest.hexdigest(), filename=f"{stem}.{media.ext}"
-    )
+    return ReceivedFile(path=path, size=size, sha256=digest, filename=f"{stem}.{media.ext}")
 
 
 async def _complete(
@@ -187,6 +180,7 @@ async def _complete(
                 platform=media.platform,
                 title=media.title,
                 max_duration_s=settings.download_max_duration_s,
+                transcode=transcode_from(settings),
             )
         except UnsupportedMedia:
             _mark_failed(job, "no_audio_stream", "The downloaded file has no decodable audio")
