@@ -33,7 +33,7 @@ from verbatim.storage import (
     Storage,
     StorageError,
 )
-from verbatim.uploads.service import remove_staged
+from verbatim.uploads.service import parse_staging_key, remove_staged
 
 log = structlog.get_logger(__name__)
 
@@ -52,11 +52,10 @@ class CleanupReport:
     exports: int = 0
 
 
-def _upload_id(key: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(key.removeprefix(STAGING_PREFIX).split("/", 1)[0])
-    except ValueError:
-        return None
+def _staged_at(key: str, reported: datetime) -> tuple[uuid.UUID | None, datetime]:
+    """(upload id, creation time) of a staging key; other keys: the store's own timestamp."""
+    parsed = parse_staging_key(key) if key.startswith(STAGING_PREFIX) else None
+    return parsed if parsed is not None else (None, reported)
 
 
 def _remove_old_tmp_files(settings: Settings, older_than: datetime) -> int:
@@ -85,18 +84,23 @@ async def cleanup(
     report.tmp_files = await asyncio.to_thread(_remove_old_tmp_files, settings, stale)
     report.partial_writes = await asyncio.to_thread(storage.remove_partial, stale)
     report.expired_uploads = await _expire_uploads(sessionmaker, storage, now)
+    multipart = await asyncio.to_thread(storage.list_multipart, "")
+    staged = await asyncio.to_thread(lambda: list(storage.list_objects(STAGING_PREFIX)))
+    # Sessions are read after the listing: an upload created before it is seen here, or is
+    # young enough to be kept.
     pending = await _pending_uploads(sessionmaker, now)
     # Besides direct uploads, a put_file whose abort failed (storage went away) leaves parts.
-    for upload in await asyncio.to_thread(storage.list_multipart, ""):
-        owner = _upload_id(upload.key) if upload.key.startswith(STAGING_PREFIX) else None
+    for upload in multipart:
+        owner, created = _staged_at(upload.key, upload.initiated_at)
         if owner in pending and pending[owner] == upload.upload_id:
             continue
-        if upload.initiated_at > now - GRACE:
+        if created > now - GRACE:
             continue
         await asyncio.to_thread(storage.abort_multipart, upload.key, upload.upload_id)
         report.aborted_multipart += 1
-    for obj in await asyncio.to_thread(lambda: list(storage.list_objects(STAGING_PREFIX))):
-        if _upload_id(obj.key) in pending or obj.modified_at > now - GRACE:
+    for obj in staged:
+        owner, created = _staged_at(obj.key, obj.modified_at)
+        if owner in pending or created > now - GRACE:
             continue
         await asyncio.to_thread(storage.delete, obj.key)
         report.staging_objects += 1

@@ -78,8 +78,19 @@ class UploadUrls:
     parts: list[PartPlan] | None = None
 
 
-def staging_key(upload_id: uuid.UUID) -> str:
-    return f"{STAGING_PREFIX}{upload_id}"
+def staging_key(upload_id: uuid.UUID, created_at: datetime) -> str:
+    """`staging/{created}_{id}`: the time in the key lets housekeeping judge its age before
+    the session row is committed, whatever timestamps the store itself reports."""
+    return f"{STAGING_PREFIX}{created_at.astimezone(UTC):%Y%m%dT%H%M%SZ}_{upload_id}"
+
+
+def parse_staging_key(key: str) -> tuple[uuid.UUID, datetime] | None:
+    stamp, _, upload_id = key.removeprefix(STAGING_PREFIX).partition("_")
+    try:
+        created = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        return uuid.UUID(upload_id), created
+    except ValueError:
+        return None
 
 
 def part_size_for(size: int, configured: int) -> int:
@@ -125,7 +136,7 @@ async def create_upload(
         expires_at=now + timedelta(seconds=settings.upload_expires_s),
         created_at=now,
     )
-    upload.staging_key = staging_key(upload.id)
+    upload.staging_key = staging_key(upload.id, now)
     if size > settings.multipart_threshold_bytes:
         upload.part_size = part_size_for(size, settings.multipart_part_size_bytes)
         upload.part_count = math.ceil(size / upload.part_size)
