@@ -10,14 +10,22 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import FIXTURES, ApiUser, make_settings, register
+from tests.s3 import backend_settings, mirror_media
 from verbatim.config import Settings
 from verbatim.models import AudioFile
 from verbatim.services import get_services
 
 
+@pytest.fixture(params=["local", "s3"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Settings:
+    """Every upload test here runs on the local backend and on S3 (moto over HTTP)."""
+    moto = request.getfixturevalue("moto_s3") if request.param == "s3" else None
+    return backend_settings(request.param, tmp_path, database_url, moto)
+
+
 def stored_files(settings: Settings) -> list[Path]:
-    root = settings.media_dir
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+    """The stored media as local files (S3 objects are copied down to read them)."""
+    return mirror_media(settings)
 
 
 def temp_files(settings: Settings) -> list[Path]:
