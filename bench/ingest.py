@@ -73,7 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("ingest")
     group.add_argument(
         "--size-mb", type=int, default=1024,
-        help="size of the uploaded WAV in MiB (default 1024 = 1 GiB; e.g. 64 for a quick run)",
+        help="size of the uploaded WAV in MiB, for ingest and storage "
+        "(default 1024 = 1 GiB; e.g. 64 for a quick run)",
     )
 
 

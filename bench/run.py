@@ -1,9 +1,11 @@
-"""Run the benchmarks: `python -m bench.run [pipeline|ingest|all] [options]`.
+"""Run the benchmarks: `python -m bench.run [pipeline|ingest|storage|all] [options]`.
 
 - pipeline: end-to-end transcription through a real `verbatim serve` against bare
   faster-whisper on the same file (target: service / bare <= 1.10).
 - ingest: upload throughput of `POST /api/v1/audio` against a bare ASGI app, and the API
   process's memory growth during a 1 GiB upload (targets: ratio >= 0.80, growth < 100 MB).
+- storage: a --size-mb upload to S3 storage (a local moto server), presigned multipart and
+  through the API: both throughputs and the API process's memory growth.
 
 Figures are printed, and written to bench/results/latest.json (git-ignored): each benchmark
 that ran replaces its own section there, the others are kept from earlier runs.
@@ -21,11 +23,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import ingest, pipeline
+from bench import ingest, pipeline, storage
 from bench.common import REPO_ROOT, BenchError
 
 RESULTS = REPO_ROOT / "bench" / "results" / "latest.json"
-BENCHMARKS = ("pipeline", "ingest")
+BENCHMARKS = ("pipeline", "ingest", "storage")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     chosen = BENCHMARKS if args.which == "all" else (args.which,)
-    runners = {"pipeline": pipeline.run, "ingest": ingest.run}
+    runners = {"pipeline": pipeline.run, "ingest": ingest.run, "storage": storage.run}
     try:
         if "pipeline" in chosen:
             pipeline.input_file(args)  # fail before anything long starts
