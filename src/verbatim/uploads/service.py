@@ -160,11 +160,15 @@ async def presign(storage: Storage, upload: UploadSession) -> UploadUrls:
         )
         return UploadUrls(url=url)
     assert upload.part_size is not None and upload.part_count is not None
-    part_size, upload_id = upload.part_size, upload.multipart_upload_id
+    part_size, part_count, upload_id = (
+        upload.part_size,
+        upload.part_count,
+        upload.multipart_upload_id,
+    )
 
     def sign_all() -> list[PartPlan]:
         plans = []
-        for number in range(1, upload.part_count + 1):  # type: ignore[operator]
+        for number in range(1, part_count + 1):
             size = min(part_size, upload.declared_size - (number - 1) * part_size)
             url = storage.presigned_part(
                 upload.staging_key, upload_id, number, remaining, part_size
