@@ -320,7 +320,7 @@ async def test_failures_end_with_a_code_and_store_nothing(
         database_url,
         download_max_bytes=400_000,  # the stereo fixture (1 MB) is over, the others under
         download_max_duration_s=4,  # the speech fixtures last 6 s
-        download_timeout_s=10,  # generous: four downloads start at once on a busy machine
+        download_timeout_s=20,  # generous: four downloads start at once on a busy machine
         download_rate_per_hour=100,
         max_running_per_user=20,
     )
