@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import asyncio
 import shutil
+import time
 
 import httpx
 
@@ -10,9 +12,15 @@ from verbatim.config import Settings
 async def test_live_and_ready(app_client: httpx.AsyncClient) -> None:
     r = await app_client.get("/health/live")
     assert r.status_code == 200 and r.json() == {"status": "ok"}
-    r = await app_client.get("/health/ready")
-    assert r.status_code == 200, r.text
-    body = r.json()
+    # Both in-process workers (transcriptions, default) register within moments of start-up.
+    deadline = time.monotonic() + 15
+    while True:
+        r = await app_client.get("/health/ready")
+        assert r.status_code == 200, r.text
+        body = r.json()
+        if body["checks"]["queue"]["live_workers"] == 2 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
     assert body["status"] == "ok"
     checks = body["checks"]
     assert set(checks) == {"database", "queue", "storage", "model"}
