@@ -66,7 +66,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 else:
                     self._file(FIXTURES / segments[1])
             elif route == "trickle":
-                self._trickle()
+                self._trickle(declare_length=True)
+            elif route == "slow":
+                self._trickle(declare_length=False)
             elif route == "huge":
                 self._huge()
             elif route == "raw":
@@ -146,11 +148,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(part)
 
-    def _trickle(self) -> None:
-        # A site that answers, but slower than any time limit: a byte now and then.
+    def _trickle(self, declare_length: bool) -> None:
+        # A site that answers, but slower than any time limit: a byte now and then. Without a
+        # declared length only the wall-time limit can stop it.
         self.send_response(200)
         self.send_header("Content-Type", "audio/mpeg")
-        self.send_header("Content-Length", str(10_000_000))
+        if declare_length:
+            self.send_header("Content-Length", str(10_000_000))
+        else:
+            self.send_header("Connection", "close")
         self.end_headers()
         while not self.server.stopping.is_set():
             self.wfile.write(b"\0" * 16)

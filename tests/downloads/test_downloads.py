@@ -336,7 +336,7 @@ async def test_failures_end_with_a_code_and_store_nothing(
         media_server.url("/media/image.wav"): "no_audio_stream",
         media_server.url("/huge"): "file_too_large",
         media_server.url("/media/speech_stereo.wav"): "file_too_large",
-        media_server.url("/trickle"): "download_timeout",
+        media_server.url("/slow"): "download_timeout",
         media_server.url("/media/speech.wav"): "media_too_long",
         media_server.url(f"/redirect?to={internal}"): "blocked_destination",
         media_server.url(f"/redirect?to={internal}&code=307"): "blocked_destination",

@@ -170,7 +170,7 @@ async def test_media_elements_with_other_schemes_are_refused(
 
 
 async def test_slow_site_hits_the_wall_time(media_server: MediaServer, tmp_path: Path) -> None:
-    failure = await refused(media_server.url("/trickle"), tmp_path / "work", wall_time_s=3)
+    failure = await refused(media_server.url("/slow"), tmp_path / "work", wall_time_s=3)
     assert failure.code == "download_timeout"
     assert not failure.transient
 
