@@ -84,8 +84,13 @@ class Settings(BaseSettings):
     max_running_per_user: int = Field(default=3, ge=1)
     worker_heartbeat_s: float = 10.0
     stalled_after_s: float = 60.0
-    stalled_check_cron: str = "* * * * * */10"
-    job_max_attempts: int = 4
+    # Attempts a job gets (first run included) before a transient failure becomes final.
+    job_max_attempts: int = Field(default=4, ge=1)
+    # Delay before attempt n+1: up to base * 2^(n-1) seconds (full jitter), at most job_retry_max_s.
+    job_retry_base_s: float = Field(default=2.0, gt=0)
+    job_retry_max_s: float = Field(default=300.0, gt=0)
+    # How often an idle worker looks for jobs whose scheduled time has come (new jobs wake it).
+    worker_poll_s: float = Field(default=5.0, gt=0)
     auto_migrate: bool = True
 
     # Media from URLs (yt-dlp in a child process; see downloads/).

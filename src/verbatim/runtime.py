@@ -111,6 +111,7 @@ def start_workers(settings: Settings) -> list[asyncio.Task[None]]:
         "install_signal_handlers": False,
         "update_heartbeat_interval": settings.worker_heartbeat_s,
         "stalled_worker_timeout": settings.stalled_after_s,
+        "fetch_job_polling_interval": settings.worker_poll_s,
         "delete_jobs": "successful",
     }
     return [

@@ -133,10 +133,15 @@ class EngineProcess:
                 raise EngineError(message[1], message[2], transient=message[3])
 
     def kill(self) -> None:
+        """Stop the process at once. Never waits: it is called on the event loop, and the exit
+        is collected by a short-lived thread (join() can block for seconds)."""
         if self._process.is_alive():
             self._process.kill()
-        self._process.join(timeout=5)
         self._conn.close()
+        threading.Thread(target=self.join, name="verbatim-engine-reaper", daemon=True).start()
+
+    def join(self, timeout: float = 5.0) -> None:
+        self._process.join(timeout=timeout)
 
 
 class EnginePool:
@@ -197,8 +202,10 @@ class EnginePool:
             self._idle.put_nowait(proc)
 
     async def close(self) -> None:
-        for proc in list(self._all):
+        procs = list(self._all)
+        for proc in procs:
             self._discard(proc)
+        await asyncio.gather(*(asyncio.to_thread(proc.join) for proc in procs))
 
 
 async def _same(proc: EngineProcess) -> EngineProcess:

@@ -1,10 +1,11 @@
-"""Queue housekeeping: bring back jobs whose worker died."""
+"""Queue housekeeping: bring back jobs whose worker died; fail jobs whose queue job is gone."""
 
 from __future__ import annotations
 
 import structlog
 from procrastinate import JobContext
 
+from verbatim.jobs import reconcile
 from verbatim.queue import queue
 from verbatim.services import get_services
 
@@ -27,3 +28,10 @@ async def recover_stalled(context: JobContext, timestamp: int) -> int:
         await manager.retry_job(job)
         count += 1
     return count
+
+
+@queue.periodic(cron="* * * * * */30", periodic_id="reconcile_jobs")
+@queue.task(name="jobs.reconcile", queueing_lock="jobs.reconcile")
+async def reconcile_jobs(timestamp: int) -> int:
+    """Fail pending or running jobs whose queue job has ended or disappeared."""
+    return await reconcile.fail_orphaned_jobs(get_services())
