@@ -79,7 +79,10 @@ async def test_logout_bad_input(alice: ApiUser, settings: Settings) -> None:
     # Not a token; an access token; a well-signed refresh token of no stored row.
     access = (await tokens(client, alice.email))["access_token"]
     unknown = security.create_token(
-        uuid.uuid4(), "refresh", settings.resolved_secret_key(), timedelta(days=1),
+        uuid.uuid4(),
+        "refresh",
+        settings.resolved_secret_key(),
+        timedelta(days=1),
         jti=str(uuid.uuid4()),
     )
     for token in ("not.a.jwt", access, unknown):
