@@ -175,6 +175,21 @@ async def change_password(
     return await issue_tokens(session, locked, settings)
 
 
+async def set_password(session: AsyncSession, email: str, new_password: str) -> User:
+    """Set a user's password without the current one (`verbatim user password`, for an operator
+    helping a user who forgot theirs); every session of the user is logged out."""
+    new_hash = await security.hash_password_async(new_password)
+    user = await session.scalar(
+        select(User).where(User.email == normalise_email(email)).with_for_update()
+    )
+    if user is None:
+        raise NotFound("No account with this email", code="user_not_found")
+    user.password_hash = new_hash
+    await _revoke_everything(session, user)
+    log.info("password_reset", user_id=str(user.id))
+    return user
+
+
 async def _revoke_everything(session: AsyncSession, user: User) -> None:
     """Revoke every refresh token of `user` and invalidate the access tokens issued so far."""
     user.token_version += 1
