@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
@@ -27,8 +27,25 @@ from verbatim.models import Role
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
+Responses = dict[int | str, dict[str, Any]]
+_LIMITED: Responses = {429: {"description": "rate_limited (with Retry-After)"}}
+_TOKEN: Responses = {401: {"description": "invalid_token"}}
+_PASSWORD_SESSION: Responses = {
+    401: {"description": "not_authenticated, invalid_token"},
+    403: {"description": "password_session_required (an API key was used)"},
+}
 
-@router.post("/auth/register", response_model=UserOut, status_code=status.HTTP_201_CREATED)
+
+@router.post(
+    "/auth/register",
+    response_model=UserOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        403: {"description": "registration_closed"},
+        409: {"description": "email_taken"},
+        **_LIMITED,
+    },
+)
 async def register(
     body: RegisterIn, request: Request, services: ServicesDep, session: SessionDep
 ) -> object:
@@ -43,7 +60,15 @@ async def register(
     )
 
 
-@router.post("/auth/login", response_model=TokenPair)
+@router.post(
+    "/auth/login",
+    response_model=TokenPair,
+    responses={
+        401: {"description": "invalid_credentials"},
+        403: {"description": "account_disabled"},
+        **_LIMITED,
+    },
+)
 async def login(
     body: LoginIn, request: Request, services: ServicesDep, session: SessionDep
 ) -> object:
@@ -57,7 +82,11 @@ async def login(
     )
 
 
-@router.post("/auth/login/form", response_model=TokenPair, include_in_schema=True)
+@router.post(
+    "/auth/login/form",
+    response_model=TokenPair,
+    responses={401: {"description": "invalid_credentials"}, **_LIMITED},
+)
 async def login_form(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     request: Request,
@@ -75,7 +104,11 @@ async def login_form(
     )
 
 
-@router.post("/auth/refresh", response_model=TokenPair)
+@router.post(
+    "/auth/refresh",
+    response_model=TokenPair,
+    responses={401: {"description": "invalid_token, token_reused (the family is revoked)"}},
+)
 async def refresh(
     body: RefreshIn, request: Request, session: SessionDep, settings: SettingsDep
 ) -> object:
@@ -86,21 +119,32 @@ async def refresh(
         return error_response(request, exc)  # answered, and the family's revocation committed
 
 
-@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=_TOKEN)
 async def logout(body: RefreshIn, session: SessionDep, settings: SettingsDep) -> Response:
     """Revoke the presented refresh token and every token of its family (this login)."""
     await service.logout(session, settings, body.refresh_token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/auth/logout-all", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/auth/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=_PASSWORD_SESSION
+)
 async def logout_all(user: PasswordSessionUser, session: SessionDep) -> Response:
     """Log out everywhere: every refresh token, and every access token issued until now."""
     await service.logout_all(session, user.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/auth/password", response_model=TokenPair)
+@router.post(
+    "/auth/password",
+    response_model=TokenPair,
+    responses={
+        401: {"description": "not_authenticated, invalid_token"},
+        403: {"description": "wrong_password, password_session_required"},
+        422: {"description": "validation_error, password_unchanged"},
+        **_LIMITED,
+    },
+)
 async def change_password(
     body: PasswordChangeIn,
     request: Request,
@@ -134,13 +178,23 @@ async def me(user: CurrentUser) -> object:
     response_model=UserOut,
     status_code=status.HTTP_201_CREATED,
     tags=["admin"],
+    responses={
+        401: {"description": "not_authenticated, invalid_token"},
+        403: {"description": "admin_required, password_session_required"},
+        409: {"description": "email_taken"},
+    },
 )
 async def admin_create_user(body: AdminUserIn, admin: AdminUser, session: SessionDep) -> object:
     """Create an account (administrators; works whether registration is open or closed)."""
     return await service.create_user(session, body.email, body.password, Role(body.role))
 
 
-@router.post("/api-keys", response_model=ApiKeyCreated, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/api-keys",
+    response_model=ApiKeyCreated,
+    status_code=status.HTTP_201_CREATED,
+    responses=_PASSWORD_SESSION,
+)
 async def create_api_key(body: ApiKeyIn, user: PasswordSessionUser, session: SessionDep) -> object:
     key, secret = await service.create_api_key(session, user, body.name)
     return ApiKeyCreated.model_validate(
@@ -148,7 +202,7 @@ async def create_api_key(body: ApiKeyIn, user: PasswordSessionUser, session: Ses
     )
 
 
-@router.get("/api-keys", response_model=Page[ApiKeyOut])
+@router.get("/api-keys", response_model=Page[ApiKeyOut], responses=_PASSWORD_SESSION)
 async def list_api_keys(
     user: PasswordSessionUser,
     session: SessionDep,
@@ -159,7 +213,11 @@ async def list_api_keys(
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-@router.delete("/api-keys/{key_id}", response_model=ApiKeyOut)
+@router.delete(
+    "/api-keys/{key_id}",
+    response_model=ApiKeyOut,
+    responses={**_PASSWORD_SESSION, 404: {"description": "not_found"}},
+)
 async def revoke_api_key(
     key_id: uuid.UUID, user: PasswordSessionUser, session: SessionDep
 ) -> object:
