@@ -53,3 +53,15 @@ async def test_revoke_unknown_or_foreign_key_is_404(alice: ApiUser, bob: ApiUser
         assert r.status_code == 404
     assert (await bob.delete("/api/v1/api-keys/not-a-uuid")).status_code == 422
     assert await count_rows(ApiKey, ApiKey.revoked_at.is_not(None)) == 0
+
+
+async def test_api_key_name_with_control_characters_is_refused(alice: ApiUser) -> None:
+    from verbatim.models import ApiKey
+
+    for name in ("nul\x00byte", "new\nline", "\x7f"):
+        r = await alice.post("/api/v1/api-keys", json={"name": name})
+        assert r.status_code == 422, name
+        assert r.json()["error"]["code"] == "validation_error"
+    assert await count_rows(ApiKey) == 0
+    r = await alice.post("/api/v1/api-keys", json={"name": "Büro laptop ✓"})
+    assert r.status_code == 201

@@ -50,7 +50,8 @@ class UserOut(BaseModel):
 
 
 class ApiKeyIn(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
+    # No control characters: a NUL would reach PostgreSQL (which refuses it) as a 500.
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
 
 
 class ApiKeyOut(BaseModel):
