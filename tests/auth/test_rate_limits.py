@@ -138,3 +138,29 @@ async def test_failed_logins_are_logged_without_the_password(limited_app: object
     assert all(e["address"] == "10.0.0.9" for e in failed)
     assert failed[0]["user_id"] and failed[1]["user_id"] is None
     assert "hunter2" not in repr(logs)
+
+
+async def test_stale_counters_are_pruned(limited_app: object) -> None:
+    """Counters whose window passed are deleted a few at a time by later hits, kind by kind."""
+    from sqlalchemy import insert, text
+
+    from verbatim.models import RateLimit
+    from verbatim.services import get_services
+
+    async with get_services().sessionmaker() as session:
+        await session.execute(
+            insert(RateLimit),
+            [{"key": f"login:address:10.9.0.{i}", "count": 5} for i in range(3)],
+        )
+        await session.execute(insert(RateLimit), [{"key": "register:address:10.9.1.1", "count": 1}])
+        await session.execute(
+            text("UPDATE rate_limit SET window_start = now() - interval '2 days'")
+        )
+        await session.commit()
+    async with _client(limited_app, "10.0.0.10") as a:
+        await login(a, "nobody@example.com", "wrong")
+    assert await count_rows(RateLimit, RateLimit.key.like("login:address:10.9.%")) == 0
+    # A registration counter is judged by the registration window (1 h): 2 days old, but only a
+    # registration hit prunes it.
+    assert await count_rows(RateLimit, RateLimit.key == "register:address:10.9.1.1") == 1
+    assert await count_rows(RateLimit, RateLimit.key == "login:address:10.0.0.10") == 1
