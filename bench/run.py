@@ -1,9 +1,11 @@
-"""Run the benchmarks: `python -m bench.run [pipeline|ingest|storage|all] [options]`.
+"""Run the benchmarks: `python -m bench.run [pipeline|ingest|storage|event_loop|all] [options]`.
 
 - pipeline: end-to-end transcription through a real `verbatim serve` against bare
   faster-whisper on the same file (target: service / bare <= 1.10).
 - ingest: upload throughput of `POST /api/v1/audio` against a bare ASGI app, and the API
   process's memory growth during a 1 GiB upload (targets: ratio >= 0.80, growth < 100 MB).
+- event_loop: /health/live p99 idle and while 50 logins (8 at a time) and two transcriptions
+  run (target: < 20 ms), and how a burst of wrong passwords is limited.
 - storage: a --size-mb upload to S3 storage (a local moto server), presigned multipart and
   through the API: both throughputs and the API process's memory growth.
 
@@ -23,11 +25,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import ingest, pipeline, storage
+from bench import event_loop, ingest, pipeline, storage
 from bench.common import REPO_ROOT, BenchError
 
 RESULTS = REPO_ROOT / "bench" / "results" / "latest.json"
-BENCHMARKS = ("pipeline", "ingest", "storage")
+BENCHMARKS = ("pipeline", "ingest", "storage", "event_loop")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -86,7 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     chosen = BENCHMARKS if args.which == "all" else (args.which,)
-    runners = {"pipeline": pipeline.run, "ingest": ingest.run, "storage": storage.run}
+    runners = {
+        "pipeline": pipeline.run,
+        "ingest": ingest.run,
+        "storage": storage.run,
+        "event_loop": event_loop.run,
+    }
     try:
         if "pipeline" in chosen:
             pipeline.input_file(args)  # fail before anything long starts

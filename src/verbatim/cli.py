@@ -93,47 +93,80 @@ def migrate() -> None:
     typer.echo("database is up to date")
 
 
+def _run_with_session(settings: Settings, work: Any) -> Any:
+    """Run `work(session)` in one transaction on the configured (migrated) database."""
+    from verbatim import migrate as migrations
+    from verbatim.db import make_engine, make_sessionmaker, session_scope
+    from verbatim.runtime import database_url
+
+    async def main() -> Any:
+        url, server = await database_url(settings)
+        await asyncio.to_thread(migrations.upgrade, url)
+        engine = make_engine(url, 2)
+        try:
+            async with session_scope(make_sessionmaker(engine)) as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+            if server is not None and server.started_here:
+                await asyncio.to_thread(server.stop)
+
+    return asyncio.run(main())
+
+
+def _check_password(password: str) -> None:
+    if not 8 <= len(password) <= 256:
+        typer.echo("password must have 8 to 256 characters", err=True)
+        raise typer.Exit(2)
+
+
 @user_app.command("create")
 def user_create(
     email: Annotated[str, typer.Option(help="The user's email")],
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
     admin: Annotated[bool, typer.Option("--admin", help="Give the admin role")] = False,
 ) -> None:
-    """Create a user (with a personal tenant)."""
+    """Create a user (with a personal tenant), whether registration is open or closed."""
     from verbatim.auth.service import create_user
-    from verbatim.db import make_engine, make_sessionmaker, session_scope
     from verbatim.errors import AppError
     from verbatim.models import Role
-    from verbatim.runtime import database_url
 
     settings = _settings()
-    if len(password) < 8:
-        typer.echo("password must have at least 8 characters", err=True)
-        raise typer.Exit(2)
+    _check_password(password)
 
-    async def main() -> str:
-        url, server = await database_url(settings)
-        from verbatim import migrate as migrations
-
-        await asyncio.to_thread(migrations.upgrade, url)
-        engine = make_engine(url, 2)
-        try:
-            async with session_scope(make_sessionmaker(engine)) as session:
-                user = await create_user(
-                    session, email, password, Role.admin if admin else Role.user
-                )
-                return str(user.id)
-        finally:
-            await engine.dispose()
-            if server is not None and server.started_here:
-                await asyncio.to_thread(server.stop)
+    async def work(session: Any) -> str:
+        user = await create_user(session, email, password, Role.admin if admin else Role.user)
+        return str(user.id)
 
     try:
-        user_id = asyncio.run(main())
+        user_id = _run_with_session(settings, work)
     except AppError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"created user {email} ({user_id}){' as admin' if admin else ''}")
+
+
+@user_app.command("password")
+def user_password(
+    email: Annotated[str, typer.Option(help="The user's email")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+) -> None:
+    """Set a user's password; every session of theirs (refresh and access tokens) ends."""
+    from verbatim.auth.service import set_password
+    from verbatim.errors import AppError
+
+    settings = _settings()
+    _check_password(password)
+
+    async def work(session: Any) -> str:
+        return str((await set_password(session, email, password)).id)
+
+    try:
+        user_id = _run_with_session(settings, work)
+    except AppError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"password set for {email} ({user_id}); their sessions are logged out")
 
 
 @storage_app.command("check")

@@ -8,7 +8,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _DEV_ENVS = {"development", "test"}
@@ -32,7 +32,33 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     access_token_minutes: int = 15
     refresh_token_days: int = 30
-    allow_registration: bool = True
+    # Who may create accounts: `open` (anyone, POST /auth/register) or `closed` (an admin through
+    # POST /admin/users, or `verbatim user create`). Unset: open in development and test (a laptop
+    # works with zero configuration), closed in production (a public server is not a free
+    # transcription service for the internet). See docs/decisions/0006-auth-hardening.md.
+    registration: Literal["open", "closed"] | None = None
+    allow_registration: bool | None = None  # deprecated: VERBATIM_ALLOW_REGISTRATION=false closes
+    # Login and registration limits, counted in the database (fixed windows) across API processes.
+    login_rate_window_s: int = Field(default=900, ge=1)
+    login_rate_per_account: int = Field(default=10, ge=1, description="failed logins per window")
+    login_rate_per_address: int = Field(default=30, ge=1, description="logins per window")
+    register_rate_window_s: int = Field(default=3600, ge=1)
+    register_rate_per_address: int = Field(default=10, ge=1)
+
+    _secret_cache: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _registration_default(self) -> Settings:
+        if self.registration is None:
+            if self.allow_registration is not None:
+                self.registration = "open" if self.allow_registration else "closed"
+            else:
+                self.registration = "open" if self.env in _DEV_ENVS else "closed"
+        return self
+
+    @property
+    def registration_open(self) -> bool:
+        return self.registration == "open"
 
     max_upload_bytes: int = 500 * 1024 * 1024
 
@@ -132,15 +158,21 @@ class Settings(BaseSettings):
         return self.data_dir / "media"
 
     def resolved_secret_key(self) -> str:
-        """The configured secret, or one generated once and kept in the data directory."""
+        """The configured secret, or one generated once and kept in the data directory.
+
+        The file is read once per Settings object (every token check needs the secret).
+        """
         if self.secret_key:
             return self.secret_key
+        if self._secret_cache is not None:
+            return self._secret_cache
         path = self.data_dir / "secret_key"
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
-        return path.read_text().strip()
+        self._secret_cache = path.read_text().strip()
+        return self._secret_cache
 
 
 @lru_cache

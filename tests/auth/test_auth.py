@@ -108,8 +108,10 @@ async def test_api_keys_create_list_use_revoke(alice: ApiUser, bob: ApiUser) -> 
     secret = created["key"]
     assert secret.startswith("vbk_") and created["prefix"] == secret[:12]
 
-    listed = (await alice.get("/api/v1/api-keys")).json()
+    page = (await alice.get("/api/v1/api-keys")).json()
+    listed = page["items"]
     assert [k["id"] for k in listed] == [created["id"]]
+    assert page["total"] == 1
     assert "key" not in listed[0]
 
     client = alice.client
@@ -119,7 +121,7 @@ async def test_api_keys_create_list_use_revoke(alice: ApiUser, bob: ApiUser) -> 
         assert me.json()["email"] == "alice@example.com"
 
     # Another user can neither see nor revoke it.
-    assert (await bob.get("/api/v1/api-keys")).json() == []
+    assert (await bob.get("/api/v1/api-keys")).json()["items"] == []
     r = await bob.delete(f"/api/v1/api-keys/{created['id']}")
     assert r.status_code == 404
     assert (await client.get("/api/v1/auth/me", headers={"X-API-Key": secret})).status_code == 200

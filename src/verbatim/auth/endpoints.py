@@ -1,56 +1,171 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from verbatim.auth import service
+from verbatim.auth.deps import AdminUser, PasswordSessionUser, client_address
 from verbatim.auth.schemas import (
+    AdminUserIn,
     ApiKeyCreated,
     ApiKeyIn,
     ApiKeyOut,
     LoginIn,
+    PasswordChangeIn,
     RefreshIn,
     RegisterIn,
     TokenPair,
     UserOut,
 )
-from verbatim.deps import CurrentUser, SessionDep, SettingsDep
-from verbatim.errors import Forbidden
+from verbatim.deps import CurrentUser, ServicesDep, SessionDep, SettingsDep
+from verbatim.errors import ValidationFailed, error_response
+from verbatim.kit.schemas import Page
+from verbatim.models import Role
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
-
-@router.post("/auth/register", response_model=UserOut, status_code=status.HTTP_201_CREATED)
-async def register(body: RegisterIn, session: SessionDep, settings: SettingsDep) -> object:
-    if not settings.allow_registration:
-        raise Forbidden("Registration is closed on this server", code="registration_closed")
-    return await service.create_user(session, body.email, body.password)
-
-
-@router.post("/auth/login", response_model=TokenPair)
-async def login(body: LoginIn, session: SessionDep, settings: SettingsDep) -> object:
-    user = await service.authenticate(session, body.email, body.password)
-    return service.issue_tokens(user, settings)
+Responses = dict[int | str, dict[str, Any]]
+_LIMITED: Responses = {429: {"description": "rate_limited (with Retry-After)"}}
+_TOKEN: Responses = {401: {"description": "invalid_token"}}
+_PASSWORD_SESSION: Responses = {
+    401: {"description": "not_authenticated, invalid_token"},
+    403: {"description": "password_session_required (an API key was used)"},
+}
 
 
-@router.post("/auth/login/form", response_model=TokenPair, include_in_schema=True)
+@router.post(
+    "/auth/register",
+    response_model=UserOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        403: {"description": "registration_closed"},
+        409: {"description": "email_taken"},
+        **_LIMITED,
+    },
+)
+async def register(
+    body: RegisterIn, request: Request, services: ServicesDep, session: SessionDep
+) -> object:
+    """Create an account (403 `registration_closed` when VERBATIM_REGISTRATION=closed)."""
+    return await service.register(
+        services.sessionmaker,
+        session,
+        services.settings,
+        body.email,
+        body.password,
+        client_address(request),
+    )
+
+
+@router.post(
+    "/auth/login",
+    response_model=TokenPair,
+    responses={
+        401: {"description": "invalid_credentials"},
+        403: {"description": "account_disabled"},
+        **_LIMITED,
+    },
+)
+async def login(
+    body: LoginIn, request: Request, services: ServicesDep, session: SessionDep
+) -> object:
+    return await service.login(
+        services.sessionmaker,
+        session,
+        services.settings,
+        body.email,
+        body.password,
+        client_address(request),
+    )
+
+
+@router.post(
+    "/auth/login/form",
+    response_model=TokenPair,
+    responses={401: {"description": "invalid_credentials"}, **_LIMITED},
+)
 async def login_form(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    request: Request,
+    services: ServicesDep,
     session: SessionDep,
-    settings: SettingsDep,
 ) -> object:
     """The OAuth2 password flow, so the OpenAPI page's Authorize button works."""
-    user = await service.authenticate(session, form.username, form.password)
-    return service.issue_tokens(user, settings)
+    return await service.login(
+        services.sessionmaker,
+        session,
+        services.settings,
+        form.username,
+        form.password,
+        client_address(request),
+    )
 
 
-@router.post("/auth/refresh", response_model=TokenPair)
-async def refresh(body: RefreshIn, session: SessionDep, settings: SettingsDep) -> object:
-    user = await service.user_from_token(session, body.refresh_token, settings, "refresh")
-    return service.issue_tokens(user, settings)
+@router.post(
+    "/auth/refresh",
+    response_model=TokenPair,
+    responses={401: {"description": "invalid_token, token_reused (the family is revoked)"}},
+)
+async def refresh(
+    body: RefreshIn, request: Request, session: SessionDep, settings: SettingsDep
+) -> object:
+    """A new pair for a refresh token, which is spent: presenting it again revokes its family."""
+    try:
+        return await service.refresh(session, settings, body.refresh_token)
+    except service.RefreshTokenReused as exc:
+        return error_response(request, exc)  # answered, and the family's revocation committed
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=_TOKEN)
+async def logout(body: RefreshIn, session: SessionDep, settings: SettingsDep) -> Response:
+    """Revoke the presented refresh token and every token of its family (this login)."""
+    await service.logout(session, settings, body.refresh_token)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/auth/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=_PASSWORD_SESSION
+)
+async def logout_all(user: PasswordSessionUser, session: SessionDep) -> Response:
+    """Log out everywhere: every refresh token, and every access token issued until now."""
+    await service.logout_all(session, user.id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/auth/password",
+    response_model=TokenPair,
+    responses={
+        401: {"description": "not_authenticated, invalid_token"},
+        403: {"description": "wrong_password, password_session_required"},
+        422: {"description": "validation_error, password_unchanged"},
+        **_LIMITED,
+    },
+)
+async def change_password(
+    body: PasswordChangeIn,
+    request: Request,
+    user: PasswordSessionUser,
+    services: ServicesDep,
+    session: SessionDep,
+) -> object:
+    """Change the password; every other session is logged out, this one gets a new pair."""
+    if body.new_password == body.current_password:
+        raise ValidationFailed(
+            "The new password is the same as the current one", code="password_unchanged"
+        )
+    return await service.change_password(
+        services.sessionmaker,
+        session,
+        services.settings,
+        user,
+        body.current_password,
+        body.new_password,
+        client_address(request),
+    )
 
 
 @router.get("/auth/me", response_model=UserOut)
@@ -58,19 +173,52 @@ async def me(user: CurrentUser) -> object:
     return user
 
 
-@router.post("/api-keys", response_model=ApiKeyCreated, status_code=status.HTTP_201_CREATED)
-async def create_api_key(body: ApiKeyIn, user: CurrentUser, session: SessionDep) -> object:
+@router.post(
+    "/admin/users",
+    response_model=UserOut,
+    status_code=status.HTTP_201_CREATED,
+    tags=["admin"],
+    responses={
+        401: {"description": "not_authenticated, invalid_token"},
+        403: {"description": "admin_required, password_session_required"},
+        409: {"description": "email_taken"},
+    },
+)
+async def admin_create_user(body: AdminUserIn, admin: AdminUser, session: SessionDep) -> object:
+    """Create an account (administrators; works whether registration is open or closed)."""
+    return await service.create_user(session, body.email, body.password, Role(body.role))
+
+
+@router.post(
+    "/api-keys",
+    response_model=ApiKeyCreated,
+    status_code=status.HTTP_201_CREATED,
+    responses=_PASSWORD_SESSION,
+)
+async def create_api_key(body: ApiKeyIn, user: PasswordSessionUser, session: SessionDep) -> object:
     key, secret = await service.create_api_key(session, user, body.name)
     return ApiKeyCreated.model_validate(
         {**ApiKeyOut.model_validate(key).model_dump(), "key": secret}
     )
 
 
-@router.get("/api-keys", response_model=list[ApiKeyOut])
-async def list_api_keys(user: CurrentUser, session: SessionDep) -> object:
-    return await service.list_api_keys(session, user)
+@router.get("/api-keys", response_model=Page[ApiKeyOut], responses=_PASSWORD_SESSION)
+async def list_api_keys(
+    user: PasswordSessionUser,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> object:
+    items, total = await service.list_api_keys(session, user, limit=limit, offset=offset)
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-@router.delete("/api-keys/{key_id}", response_model=ApiKeyOut)
-async def revoke_api_key(key_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> object:
+@router.delete(
+    "/api-keys/{key_id}",
+    response_model=ApiKeyOut,
+    responses={**_PASSWORD_SESSION, 404: {"description": "not_found"}},
+)
+async def revoke_api_key(
+    key_id: uuid.UUID, user: PasswordSessionUser, session: SessionDep
+) -> object:
     return await service.revoke_api_key(session, user, key_id)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
@@ -17,7 +18,18 @@ class LoginIn(BaseModel):
 
 
 class RefreshIn(BaseModel):
-    refresh_token: str
+    refresh_token: str = Field(min_length=1, max_length=4096)
+
+
+class PasswordChangeIn(BaseModel):
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=8, max_length=256)
+
+
+class AdminUserIn(BaseModel):
+    email: EmailStr
+    password: str = Field(min_length=8, max_length=256)
+    role: Literal["user", "admin"] = "user"
 
 
 class TokenPair(BaseModel):
@@ -38,7 +50,8 @@ class UserOut(BaseModel):
 
 
 class ApiKeyIn(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
+    # No control characters: a NUL would reach PostgreSQL (which refuses it) as a 500.
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
 
 
 class ApiKeyOut(BaseModel):

@@ -4,6 +4,8 @@ from verbatim.models.api_key import ApiKey
 from verbatim.models.audio_file import AudioFile, SourceType
 from verbatim.models.base import Base
 from verbatim.models.job import Job, JobStatus, JobType
+from verbatim.models.rate_limit import RateLimit
+from verbatim.models.refresh_token import RefreshToken
 from verbatim.models.tenant import Tenant
 from verbatim.models.transcription import (
     Mode,
@@ -23,6 +25,8 @@ __all__ = [
     "JobStatus",
     "JobType",
     "Mode",
+    "RateLimit",
+    "RefreshToken",
     "Role",
     "Segment",
     "SourceType",

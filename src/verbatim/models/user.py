@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 import uuid
 
-from sqlalchemy import Boolean, Enum, ForeignKey, String
+from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from verbatim.models.base import Base, IdMixin, TimestampMixin
@@ -26,3 +26,8 @@ class User(IdMixin, TimestampMixin, Base):
         Enum(Role, name="user_role", native_enum=False, length=20), default=Role.user
     )
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    # Part of every access token; bumped by "log out everywhere" and by a password change, which
+    # makes every access token issued before invalid at once (checked on each request).
+    token_version: Mapped[int] = mapped_column(
+        Integer, default=0, server_default=text("0"), nullable=False
+    )
