@@ -1,4 +1,4 @@
-"""Run the benchmarks: `python -m bench.run [pipeline|ingest|storage|all] [options]`.
+"""Run the benchmarks: `python -m bench.run [pipeline|ingest|storage|concurrent|all]`.
 
 - pipeline: end-to-end transcription through a real `verbatim serve` against bare
   faster-whisper on the same file (target: service / bare <= 1.10).
@@ -6,6 +6,8 @@
   process's memory growth during a 1 GiB upload (targets: ratio >= 0.80, growth < 100 MB).
 - storage: a --size-mb upload to S3 storage (a local moto server), presigned multipart and
   through the API: both throughputs and the API process's memory growth.
+- concurrent: another user's GET /api/v1/audio while --stalled uploads (default 30) trickle
+  their bodies: p50/p95 against the same requests with no stalled upload, and failures.
 
 Figures are printed, and written to bench/results/latest.json (git-ignored): each benchmark
 that ran replaces its own section there, the others are kept from earlier runs.
@@ -23,11 +25,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import ingest, pipeline, storage
+from bench import concurrent_uploads, ingest, pipeline, storage
 from bench.common import REPO_ROOT, BenchError
 
 RESULTS = REPO_ROOT / "bench" / "results" / "latest.json"
-BENCHMARKS = ("pipeline", "ingest", "storage")
+BENCHMARKS = ("pipeline", "ingest", "storage", "concurrent")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -47,6 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     pipeline.add_arguments(parser)
     ingest.add_arguments(parser)
+    concurrent_uploads.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -86,7 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     chosen = BENCHMARKS if args.which == "all" else (args.which,)
-    runners = {"pipeline": pipeline.run, "ingest": ingest.run, "storage": storage.run}
+    runners = {
+        "pipeline": pipeline.run,
+        "ingest": ingest.run,
+        "storage": storage.run,
+        "concurrent": concurrent_uploads.run,
+    }
     try:
         if "pipeline" in chosen:
             pipeline.input_file(args)  # fail before anything long starts
