@@ -253,6 +253,22 @@ async def test_stalled_body_times_out_with_408_and_leaves_nothing(
             assert rows == 0
             assert _temp_files(impatient_settings) == []
 
+            # A JSON body, read by FastAPI itself.
+            async def stalled_json() -> AsyncIterator[bytes]:
+                yield b'{"filename": "a.wav", '
+                await asyncio.sleep(STALL_S)
+
+            r, elapsed = await timed(
+                user.post(
+                    "/api/v1/uploads",
+                    content=stalled_json(),
+                    headers={"Content-Type": "application/json", "Content-Length": "100"},
+                ),
+                15.0,
+            )
+            assert r.status_code == 408, r.text
+            assert r.json()["error"]["code"] == "request_timeout"
+
             # The local presigned PUT (single object, then a multipart part).
             data = (FIXTURES / "speech.wav").read_bytes()
             for size in (len(data), 6 * 1024 * 1024):
@@ -266,3 +282,31 @@ async def test_stalled_body_times_out_with_408_and_leaves_nothing(
                 assert r.json()["error"]["code"] == "request_timeout"
                 assert elapsed < 5.0
                 assert _temp_files(impatient_settings) == []
+
+
+async def test_concurrent_completes_of_one_upload_agree(alice: ApiUser, settings: Settings) -> None:
+    """complete_upload no longer serialises on the upload's row lock while it works: two
+    completes at once both succeed with the same audio file, stored once."""
+    from sqlalchemy import func, select
+
+    from tests.uploads.test_direct_upload import create, put
+    from verbatim.models import AudioFile
+
+    data = (FIXTURES / "speech.wav").read_bytes()
+    upload = await create(alice, "twice.wav", len(data))
+    r = await put(alice, upload["url"], data)
+    assert r.status_code == 200, r.text
+    first, second = await asyncio.gather(
+        alice.post(upload["complete_url"]), alice.post(upload["complete_url"])
+    )
+    assert sorted([first.status_code, second.status_code]) == [200, 201], (
+        first.text,
+        second.text,
+    )
+    assert first.json()["id"] == second.json()["id"]
+    async with get_services().sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(AudioFile)) == 1
+    state = (await alice.get(f"/api/v1/uploads/{upload['id']}")).json()
+    assert state["status"] == "completed" and state["audio_file_id"] == first.json()["id"]
+    stored = [p for p in settings.media_dir.rglob("*") if p.is_file()]
+    assert [p.read_bytes() == data for p in stored] == [True]

@@ -31,33 +31,46 @@ class BodyIdleTimeoutMiddleware:
             return
         body_done = False
         started = False
+        timeout: RequestTimeout | None = None
+        replaced = False
 
         async def receive_with_timeout() -> Message:
-            nonlocal body_done
+            nonlocal body_done, timeout
             if body_done:
                 return await receive()
             try:
                 message = await asyncio.wait_for(receive(), self.idle_timeout_s)
             except TimeoutError:
                 log.info("request_body_timeout", path=scope["path"], s=self.idle_timeout_s)
-                raise RequestTimeout(
+                timeout = RequestTimeout(
                     f"No part of the request body arrived for {self.idle_timeout_s:g} s",
                     details={"idle_timeout_s": self.idle_timeout_s},
-                ) from None
+                )
+                raise timeout from None
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_done = True
             return message
 
         async def send_tracking(message: Message) -> None:
-            nonlocal started
+            nonlocal started, replaced
+            if replaced:
+                return  # the rest of a response we answered 408 instead
             if message["type"] == "http.response.start":
                 started = True
+                if timeout is not None and message["status"] != timeout.status_code:
+                    # Whoever read the body turned the timeout into another error (FastAPI
+                    # answers 400 for any failure while parsing a JSON body): it is a 408.
+                    replaced = True
+                    await _send_408(scope, send, timeout)
+                    return
             await send(message)
 
         try:
             await self.app(scope, receive_with_timeout, send_tracking)
         except RequestTimeout as exc:
             # Raised where no handler renders it (outside an endpoint): answer it here.
+            if replaced:
+                return
             if started:
                 raise
             await _send_408(scope, send, exc)
