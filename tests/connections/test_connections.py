@@ -80,6 +80,7 @@ async def timed(request: Any, limit_s: float) -> tuple[httpx.Response, float]:
     return response, time.perf_counter() - started
 
 
+@pytest.mark.slow
 async def test_stalled_uploads_do_not_block_other_users(
     alice: ApiUser, bob: ApiUser, settings: Settings, database_url: str
 ) -> None:
@@ -223,6 +224,7 @@ def _temp_files(settings: Settings) -> list[Path]:
     return found + [p for p in stored if not (p.name == "key" and ".multipart" in p.parts)]
 
 
+@pytest.mark.slow
 async def test_stalled_body_times_out_with_408_and_leaves_nothing(
     impatient_settings: Settings, engine_pool: Any
 ) -> None:
