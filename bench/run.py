@@ -1,4 +1,4 @@
-"""Run the benchmarks: `python -m bench.run [pipeline|ingest|storage|event_loop|all] [options]`.
+"""Run the benchmarks: `python -m bench.run [pipeline|ingest|storage|event_loop|concurrent|all]`.
 
 - pipeline: end-to-end transcription through a real `verbatim serve` against bare
   faster-whisper on the same file (target: service / bare <= 1.10).
@@ -8,6 +8,8 @@
   run (target: < 20 ms), and how a burst of wrong passwords is limited.
 - storage: a --size-mb upload to S3 storage (a local moto server), presigned multipart and
   through the API: both throughputs and the API process's memory growth.
+- concurrent: another user's GET /api/v1/audio while --stalled uploads (default 30) trickle
+  their bodies: p50/p95 against the same requests with no stalled upload, and failures.
 
 Figures are printed, and written to bench/results/latest.json (git-ignored): each benchmark
 that ran replaces its own section there, the others are kept from earlier runs.
@@ -25,11 +27,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import event_loop, ingest, pipeline, storage
+from bench import concurrent_uploads, event_loop, ingest, pipeline, storage
 from bench.common import REPO_ROOT, BenchError
 
 RESULTS = REPO_ROOT / "bench" / "results" / "latest.json"
-BENCHMARKS = ("pipeline", "ingest", "storage", "event_loop")
+BENCHMARKS = ("pipeline", "ingest", "storage", "event_loop", "concurrent")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -49,6 +51,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     pipeline.add_arguments(parser)
     ingest.add_arguments(parser)
+    concurrent_uploads.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -93,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         "ingest": ingest.run,
         "storage": storage.run,
         "event_loop": event_loop.run,
+        "concurrent": concurrent_uploads.run,
     }
     try:
         if "pipeline" in chosen:

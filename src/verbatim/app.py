@@ -20,6 +20,7 @@ from verbatim.engines.process_pool import EnginePool
 from verbatim.errors import install_error_handlers
 from verbatim.health.endpoints import router as health_router
 from verbatim.jobs.endpoints import router as jobs_router
+from verbatim.kit.body_timeout import BodyIdleTimeoutMiddleware
 from verbatim.logs import configure_logging
 from verbatim.runtime import run_runtime
 from verbatim.storage.endpoints import router as storage_router
@@ -94,6 +95,8 @@ def create_app(
         description="Self-hosted transcription: upload media, get timed, searchable transcripts.",
         lifespan=lifespan,
     )
+    # Inside the request context (added first = innermost): its 408s carry the request id.
+    app.add_middleware(BodyIdleTimeoutMiddleware, idle_timeout_s=settings.body_idle_timeout_s)
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
     routers = (

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     # Unset: start (or reuse) the embedded PostgreSQL server under data_dir/postgres.
     database_url: str | None = None
     database_pool_size: int = 10
+    # Longest wait for a free pooled connection; then the request gets 503 `database_busy`.
+    database_pool_timeout_s: float = Field(default=10.0, gt=0)
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -61,6 +63,8 @@ class Settings(BaseSettings):
         return self.registration == "open"
 
     max_upload_bytes: int = 500 * 1024 * 1024
+    # A request body that sends no byte for this long is answered 408 `request_timeout`.
+    body_idle_timeout_s: float = Field(default=30.0, gt=0)
 
     # Media storage: the local filesystem (data_dir/media) or any S3-compatible object store.
     storage: Literal["local", "s3"] = "local"

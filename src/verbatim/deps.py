@@ -1,4 +1,10 @@
-"""Request dependencies: the unit of work, and who is calling."""
+"""Request dependencies: the unit of work, and who is calling.
+
+No request holds a database connection while it waits for its client. The request session is
+lazy (it checks out a connection at its first statement, so an upload streaming its body has
+none), and the caller is authenticated in a short session of its own that is over before the
+endpoint runs. See docs/decisions/0005-request-connections.md.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +42,11 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
 async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
-    """The request's transaction: committed in exactly this one place, before the response."""
+    """The request's transaction: committed in exactly this one place, before the response.
+
+    Lazy: no connection is taken until the endpoint's first statement, so work done before it
+    (streaming a body, hashing, probing) holds none.
+    """
     async with session_scope(services.sessionmaker) as session:
         yield session
 
@@ -44,20 +54,30 @@ async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
+async def _authenticate(request: Request, services: Services, token: str | None) -> User:
+    api_key = request.headers.get("x-api-key")
+    # A short unit of work of its own: the connection goes back to the pool before the
+    # endpoint runs. It only reads, and records an API key's use without waiting on a lock.
+    async with session_scope(services.sessionmaker) as auth:
+        if api_key:
+            return await auth_service.user_from_api_key(auth, api_key)
+        if token:
+            if token.startswith(API_KEY_PREFIX):
+                return await auth_service.user_from_api_key(auth, token)
+            return await auth_service.user_from_token(auth, token, services.settings, "access")
+    raise Unauthorized()
+
+
 async def current_user(
     request: Request,
+    services: ServicesDep,
     session: SessionDep,
-    settings: SettingsDep,
     token: Annotated[str | None, Depends(_bearer)],
 ) -> User:
-    api_key = request.headers.get("x-api-key")
-    if api_key:
-        return await auth_service.user_from_api_key(session, api_key)
-    if token:
-        if token.startswith(API_KEY_PREFIX):
-            return await auth_service.user_from_api_key(session, token)
-        return await auth_service.user_from_token(session, token, settings, "access")
-    raise Unauthorized()
+    """The caller, attached to the request session without a query (`merge(load=False)`), so
+    an endpoint changing the user still has it flushed and committed with its own work."""
+    user = await _authenticate(request, services, token)
+    return await session.merge(user, load=False)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy.exc
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -103,6 +104,27 @@ class TooManyRequests(AppError):
         )
 
 
+class RequestTimeout(AppError):
+    status_code = 408
+    code = "request_timeout"
+    message = "The request body stopped arriving"
+
+
+class DatabaseBusy(AppError):
+    """Every pooled database connection stayed in use for the whole pool timeout."""
+
+    status_code = 503
+    code = "database_busy"
+    message = "The service is busy; retry shortly"
+    retry_after_s = 2
+
+    def __init__(self) -> None:
+        super().__init__(
+            details={"retry_after_s": self.retry_after_s},
+            headers={"Retry-After": str(self.retry_after_s)},
+        )
+
+
 def _body(request: Request, code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {
         "error": {
@@ -163,6 +185,11 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
+
+    @app.exception_handler(sqlalchemy.exc.TimeoutError)
+    async def _pool_timeout(request: Request, exc: sqlalchemy.exc.TimeoutError) -> JSONResponse:
+        log.warning("database_pool_exhausted", path=request.url.path)
+        return error_response(request, DatabaseBusy())
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -70,7 +70,7 @@ async def run_runtime(
     if settings.auto_migrate:
         await asyncio.to_thread(migrate.upgrade, url)
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(url, settings.database_pool_size)
+    engine = make_engine(url, settings.database_pool_size, settings.database_pool_timeout_s)
     own_pool = engine_pool is None and with_worker
     if own_pool:
         engine_pool = make_engine_pool(settings)

@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -322,8 +322,16 @@ async def user_from_token(
 
 # --- API keys -----------------------------------------------------------------------------
 
+API_KEY_USE_RESOLUTION = timedelta(minutes=1)
+
 
 async def user_from_api_key(session: AsyncSession, secret: str) -> User:
+    """The key's owner. Its use is recorded at most once a minute, and never waits: a row
+    another transaction has locked is skipped (that use is recorded by the next request).
+
+    Run it in a short session of its own (see `deps.current_user`): the update's row lock is
+    held only until that session commits, a few milliseconds later.
+    """
     key = await session.scalar(
         select(ApiKey).where(
             ApiKey.key_hash == security.hash_api_key(secret), ApiKey.revoked_at.is_(None)
@@ -332,7 +340,24 @@ async def user_from_api_key(session: AsyncSession, secret: str) -> User:
     user = await session.get(User, key.user_id) if key is not None else None
     if key is None or user is None or not user.is_active:
         raise Unauthorized("Invalid API key", code="invalid_api_key")
-    key.last_used_at = datetime.now(UTC)
+    now = datetime.now(UTC)
+    stale = now - API_KEY_USE_RESOLUTION
+    if key.last_used_at is None or key.last_used_at < stale:
+        lockable = (
+            select(ApiKey.id)
+            .where(
+                ApiKey.id == key.id,
+                or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < stale),
+            )
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        await session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == lockable)
+            .values(last_used_at=now)
+            .execution_options(synchronize_session=False)
+        )
     return user
 
 

@@ -112,19 +112,18 @@ async def get_upload(
     },
 )
 async def complete_upload(
-    upload_id: uuid.UUID,
-    request: Request,
-    user: CurrentUser,
-    session: SessionDep,
-    services: ServicesDep,
+    upload_id: uuid.UUID, request: Request, user: CurrentUser, services: ServicesDep
 ) -> Response:
-    """Check, hash and probe the uploaded object, and add it to the library."""
+    """Check, hash and probe the uploaded object, and add it to the library.
+
+    Takes the sessionmaker, not the request session: the service holds no connection while it
+    downloads, hashes and probes, and commits its two short transactions itself."""
     try:
         audio, duplicate = await service.complete_upload(
-            session, services.storage, services.settings, user, upload_id
+            services.sessionmaker, services.storage, services.settings, user, upload_id
         )
     except service.UploadRejected as exc:
-        # Answered, not raised: the session dependency commits the rejection it recorded.
+        # The rejection is already recorded (committed); the client gets its error.
         return error_response(request, exc.error)
     return upload_response(audio, duplicate)
 

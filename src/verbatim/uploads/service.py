@@ -17,12 +17,13 @@ from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
 import structlog
-from sqlalchemy import Select, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from verbatim.audio.service import ingest
 from verbatim.audio.store import StagedObject, sha256_of, transcode_from
 from verbatim.config import Settings
+from verbatim.db import session_scope
 from verbatim.errors import AppError, Conflict, NotFound, PayloadTooLarge, UnsupportedMedia
 from verbatim.models import AudioFile, SourceType, UploadSession, UploadStatus, User
 from verbatim.storage import (
@@ -180,11 +181,68 @@ async def presign(storage: Storage, upload: UploadSession) -> UploadUrls:
 
 
 async def complete_upload(
-    session: AsyncSession, storage: Storage, settings: Settings, user: User, upload_id: uuid.UUID
+    sessionmaker: async_sessionmaker[AsyncSession],
+    storage: Storage,
+    settings: Settings,
+    user: User,
+    upload_id: uuid.UUID,
 ) -> tuple[AudioFile, bool]:
-    """(the audio file, whether it was already in the library). Raises UploadRejected."""
-    # The lock makes a second, concurrent complete wait and then see the first one's result.
-    upload = await get_upload(session, user, upload_id, lock=True)
+    """(the audio file, whether it was already in the library). Raises UploadRejected.
+
+    No connection and no row lock is held while the object is assembled, downloaded, hashed
+    and probed (up to 5 GiB): the upload is read in one short transaction, the work runs with
+    none, and the result is written in a second short one (`ingest`, then the upload row,
+    locked only there). A rejection is recorded in a short transaction of its own. Two
+    concurrent completes may both do the work; the unique (user, checksum) index and the
+    final re-check of the upload row make the second one answer the first one's result.
+    """
+    async with session_scope(sessionmaker) as session:
+        upload = await get_upload(session, user, upload_id)
+        settled = await _settled(session, upload)
+    if settled is not None:
+        return settled
+    try:
+        if datetime.now(UTC) >= upload.expires_at:
+            await _reject(sessionmaker, storage, upload, UploadExpired(), UploadStatus.expired)
+        if upload.multipart_upload_id is not None:
+            await _complete_parts(sessionmaker, storage, upload)
+        try:
+            info = await asyncio.to_thread(storage.info, upload.staging_key)
+        except ObjectNotFound as exc:
+            raise UploadIncomplete("Nothing has been uploaded to this URL yet") from exc
+        if info.size != upload.declared_size:
+            await _reject(sessionmaker, storage, upload, _mismatch(upload.declared_size, info.size))
+        async with local_copy(storage, upload.staging_key) as path:
+            sha256, size = await asyncio.to_thread(sha256_of, path)
+            if size != upload.declared_size:  # changed since: a client still writing to the URL
+                await _reject(sessionmaker, storage, upload, _mismatch(upload.declared_size, size))
+            staged = StagedObject(upload.staging_key, path, size, sha256, upload.filename)
+            try:
+                # Probes before its first statement: the connection is taken only after.
+                async with session_scope(sessionmaker) as session:
+                    audio, duplicate = await ingest(
+                        session,
+                        storage,
+                        user,
+                        staged,
+                        source_type=SourceType.presigned,
+                        transcode=transcode_from(settings),
+                    )
+                    return await _finish(session, user, upload.id, audio, duplicate)
+            except UnsupportedMedia as exc:  # ingest has already removed the staged object
+                await _reject(sessionmaker, storage, upload, exc)
+    except (UploadIncomplete, StorageError):
+        # A concurrent complete of the same upload may have won (and moved the object).
+        async with session_scope(sessionmaker) as session:
+            settled = await _settled(session, await get_upload(session, user, upload_id))
+        if settled is not None:
+            return settled
+        raise
+
+
+async def _settled(session: AsyncSession, upload: UploadSession) -> tuple[AudioFile, bool] | None:
+    """The result of an upload that is no longer pending (or the error it now gets); None
+    while it is pending."""
     if upload.status is UploadStatus.completed:
         audio = await session.get(AudioFile, upload.audio_file_id) if upload.audio_file_id else None
         if audio is None:
@@ -196,40 +254,30 @@ async def complete_upload(
         raise UploadExpired()
     if upload.status is UploadStatus.aborted:
         raise Conflict("The upload was aborted", code="upload_aborted")
-    if datetime.now(UTC) >= upload.expires_at:
-        await _reject(session, storage, upload, UploadExpired(), UploadStatus.expired)
-    if upload.multipart_upload_id is not None:
-        await _complete_parts(session, storage, upload)
-    try:
-        info = await asyncio.to_thread(storage.info, upload.staging_key)
-    except ObjectNotFound as exc:
-        raise UploadIncomplete("Nothing has been uploaded to this URL yet") from exc
-    if info.size != upload.declared_size:
-        await _reject(session, storage, upload, _mismatch(upload.declared_size, info.size))
-    async with local_copy(storage, upload.staging_key) as path:
-        sha256, size = await asyncio.to_thread(sha256_of, path)
-        if size != upload.declared_size:  # changed since: a client still writing to the URL
-            await _reject(session, storage, upload, _mismatch(upload.declared_size, size))
-        staged = StagedObject(upload.staging_key, path, size, sha256, upload.filename)
-        try:
-            audio, duplicate = await ingest(
-                session,
-                storage,
-                user,
-                staged,
-                source_type=SourceType.presigned,
-                transcode=transcode_from(settings),
-            )
-        except UnsupportedMedia as exc:  # ingest has already removed the staged object
-            await _reject(session, storage, upload, exc)
+    return None
+
+
+async def _finish(
+    session: AsyncSession, user: User, upload_id: uuid.UUID, audio: AudioFile, duplicate: bool
+) -> tuple[AudioFile, bool]:
+    """Mark the upload completed, in ingest's transaction; the row is locked only here."""
+    upload = await get_upload(session, user, upload_id, lock=True)
+    if upload.status is UploadStatus.completed:
+        settled = await _settled(session, upload)
+        assert settled is not None
+        return settled
+    # Aborted while it was being completed: the bytes are in the library all the same.
     upload.status = UploadStatus.completed
+    upload.error_code = None
     upload.audio_file_id = audio.id
     upload.completed_at = datetime.now(UTC)
     log.info("upload_completed", upload_id=str(upload.id), audio_file_id=str(audio.id))
     return audio, duplicate
 
 
-async def _complete_parts(session: AsyncSession, storage: Storage, upload: UploadSession) -> None:
+async def _complete_parts(
+    sessionmaker: async_sessionmaker[AsyncSession], storage: Storage, upload: UploadSession
+) -> None:
     """Assemble the parts into the staging object; it appears only whole."""
     assert upload.multipart_upload_id is not None and upload.part_count is not None
     try:
@@ -242,7 +290,10 @@ async def _complete_parts(session: AsyncSession, storage: Storage, upload: Uploa
         if await _exists(storage, upload.staging_key):
             return
         await _reject(
-            session, storage, upload, Conflict("The upload was aborted", code="upload_aborted")
+            sessionmaker,
+            storage,
+            upload,
+            Conflict("The upload was aborted", code="upload_aborted"),
         )
     expected = set(range(1, upload.part_count + 1))
     received = {p.part_number for p in parts}
@@ -251,7 +302,7 @@ async def _complete_parts(session: AsyncSession, storage: Storage, upload: Uploa
         raise UploadIncomplete(details={"missing_parts": missing[:100]})
     total = sum(p.size for p in parts if p.part_number in expected)
     if total != upload.declared_size or received - expected:
-        await _reject(session, storage, upload, _mismatch(upload.declared_size, total))
+        await _reject(sessionmaker, storage, upload, _mismatch(upload.declared_size, total))
     chosen: list[PartInfo] = [p for p in parts if p.part_number in expected]
     await asyncio.to_thread(
         storage.complete_multipart, upload.staging_key, upload.multipart_upload_id, chosen
@@ -274,17 +325,21 @@ def _mismatch(declared: int, actual: int) -> UploadSizeMismatch:
 
 
 async def _reject(
-    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
     storage: Storage,
     upload: UploadSession,
     error: AppError,
     status: UploadStatus = UploadStatus.aborted,
 ) -> NoReturn:
-    """Remove the staged bytes, record why, and raise UploadRejected (always)."""
+    """Remove the staged bytes, record why (committed at once, in a short transaction of its
+    own; only a pending upload changes), and raise UploadRejected (always)."""
     await remove_staged(storage, upload)
-    upload.status = status
-    upload.error_code = error.code
-    await session.flush()
+    async with session_scope(sessionmaker) as session:
+        await session.execute(
+            update(UploadSession)
+            .where(UploadSession.id == upload.id, UploadSession.status == UploadStatus.pending)
+            .values(status=status, error_code=error.code)
+        )
     log.info("upload_rejected", upload_id=str(upload.id), code=error.code)
     raise UploadRejected(error)
 
