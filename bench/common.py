@@ -206,8 +206,9 @@ def stop_process(server: ServerProcess, graceful_s: float = GRACEFUL_STOP_S) -> 
         try:
             server.proc.wait(wait_s)
         except subprocess.TimeoutExpired:
-            print(f"  warning: {server.name} ignored {sig.name} for {wait_s:.0f} s",
-                  file=sys.stderr)
+            print(
+                f"  warning: {server.name} ignored {sig.name} for {wait_s:.0f} s", file=sys.stderr
+            )
     _, alive = psutil.wait_procs(descendants, timeout=10)
     for proc in alive:
         with contextlib.suppress(psutil.NoSuchProcess):
@@ -230,8 +231,10 @@ def ensure_postgres_stopped(pgdata: Path) -> None:
 
     if not embedded_db.is_running(pgdata):
         return
-    print(f"  warning: the embedded PostgreSQL on {pgdata} is still running; stopping it",
-          file=sys.stderr)
+    print(
+        f"  warning: the embedded PostgreSQL on {pgdata} is still running; stopping it",
+        file=sys.stderr,
+    )
     with contextlib.suppress(Exception):
         embedded_db.EmbeddedServer(pgdata=pgdata, uri="", started_here=True).stop()
     try:

@@ -72,7 +72,9 @@ GENERATE_CHUNK = 4 * MIB
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("ingest")
     group.add_argument(
-        "--size-mb", type=int, default=1024,
+        "--size-mb",
+        type=int,
+        default=1024,
         help="size of the uploaded WAV in MiB, for ingest and storage "
         "(default 1024 = 1 GiB; e.g. 64 for a quick run)",
     )
@@ -88,9 +90,19 @@ def wav_header(
     block_align = channels * bits // 8
     return struct.pack(
         "<4sI4s4sIHHIIHH4sI",
-        b"RIFF", 36 + data_bytes, b"WAVE",
-        b"fmt ", 16, 1, channels, rate, rate * block_align, block_align, bits,
-        b"data", data_bytes,
+        b"RIFF",
+        36 + data_bytes,
+        b"WAVE",
+        b"fmt ",
+        16,
+        1,
+        channels,
+        rate,
+        rate * block_align,
+        block_align,
+        bits,
+        b"data",
+        data_bytes,
     )
 
 
@@ -110,8 +122,9 @@ def make_noise_wav(path: Path, total_bytes: int, seed: int = SEED) -> str:
         remaining = data_bytes
         while remaining:
             count = min(GENERATE_CHUNK, remaining)
-            samples = rng.integers(-NOISE_AMPLITUDE, NOISE_AMPLITUDE, size=count // 2,
-                                   dtype=np.int16, endpoint=True)
+            samples = rng.integers(
+                -NOISE_AMPLITUDE, NOISE_AMPLITUDE, size=count // 2, dtype=np.int16, endpoint=True
+            )
             chunk = samples.astype("<i2", copy=False).tobytes()
             digest.update(chunk)
             out.write(chunk)
@@ -221,8 +234,16 @@ def reference_server(work_dir: Path) -> Iterator[ServerProcess]:
     server = start_process(
         "reference uvicorn",
         [
-            sys.executable, "-m", "uvicorn", "bench.ingest_reference:app",
-            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.ingest_reference:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
         ],
         env=child_env(BENCH_UPLOAD_DIR=str(work_dir / "uploads")),
         cwd=REPO_ROOT,
@@ -304,16 +325,25 @@ def print_report(s: dict[str, Any]) -> None:
     mib = s["file_bytes"] / MIB
     seconds = {k: median(r["seconds"] for r in s[k]) for k in ("reference_runs", "service_runs")}
     print()
-    print(f"== ingest: {mib:.0f} MiB WAV ({s['file_bytes'] / MB:.1f} MB), {runs}; "
-          "MB = 10^6 bytes ==")
-    print(f"  reference, bare ASGI raw body -> file + sha256  {seconds['reference_runs']:7.2f} s"
-          f"  {s['reference_mb_per_s']:8.1f} MB/s   (its RSS growth "
-          f"{s['reference_rss_growth_mb']:.1f} MB)")
-    print(f"  service, POST /api/v1/audio multipart           {seconds['service_runs']:7.2f} s"
-          f"  {s['service_mb_per_s']:8.1f} MB/s")
+    print(
+        f"== ingest: {mib:.0f} MiB WAV ({s['file_bytes'] / MB:.1f} MB), {runs}; MB = 10^6 bytes =="
+    )
+    print(
+        f"  reference, bare ASGI raw body -> file + sha256  {seconds['reference_runs']:7.2f} s"
+        f"  {s['reference_mb_per_s']:8.1f} MB/s   (its RSS growth "
+        f"{s['reference_rss_growth_mb']:.1f} MB)"
+    )
+    print(
+        f"  service, POST /api/v1/audio multipart           {seconds['service_runs']:7.2f} s"
+        f"  {s['service_mb_per_s']:8.1f} MB/s"
+    )
     ratio = s["ratio_service_over_reference"]
-    print(f"  ratio service / reference                       {ratio:7.3f}"
-          f"              target >= {s['target_ratio_min']:.2f}   {ratio_verdict}")
-    print(f"  service API process peak RSS growth             {s['service_rss_growth_mb']:7.1f} MB"
-          f"            target < {s['target_rss_growth_mb_max']:.0f} MB   {rss_verdict}")
+    print(
+        f"  ratio service / reference                       {ratio:7.3f}"
+        f"              target >= {s['target_ratio_min']:.2f}   {ratio_verdict}"
+    )
+    print(
+        f"  service API process peak RSS growth             {s['service_rss_growth_mb']:7.1f} MB"
+        f"            target < {s['target_rss_growth_mb_max']:.0f} MB   {rss_verdict}"
+    )
     print("  sha256 of both stored copies = the file's: yes")

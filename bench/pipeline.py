@@ -55,7 +55,9 @@ TRANSCRIBE_OPTIONS: dict[str, Any] = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("pipeline")
     group.add_argument(
-        "--file", type=Path, default=None,
+        "--file",
+        type=Path,
+        default=None,
         help=f"speech to transcribe (default: {DEFAULT_FILE.relative_to(REPO_ROOT)})",
     )
     group.add_argument("--model", default="tiny.en", help="model name, as the API takes it")
@@ -84,10 +86,15 @@ def run_reference(audio: Path, model: str) -> dict[str, Any]:
 
     model_path = resolve_model(model, None).path
     argv = [
-        sys.executable, "-m", "bench.whisper_reference",
-        "--file", str(audio),
-        "--model-path", str(model_path),
-        "--options", json.dumps(TRANSCRIBE_OPTIONS),
+        sys.executable,
+        "-m",
+        "bench.whisper_reference",
+        "--file",
+        str(audio),
+        "--model-path",
+        str(model_path),
+        "--options",
+        json.dumps(TRANSCRIBE_OPTIONS),
     ]
     done = subprocess.run(argv, cwd=REPO_ROOT, env=child_env(), capture_output=True, text=True)
     if done.returncode != 0:
@@ -203,8 +210,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     summary = summarize(audio, args.model, references, services)
     print_report(summary)
     if args.file is None and summary["audio_duration_s"] < MIN_DEFAULT_DURATION_S:
-        print(f"warning: {audio.name} is shorter than {MIN_DEFAULT_DURATION_S:.0f} s; "
-              f"remake it with {MAKE_FIXTURE}")
+        print(
+            f"warning: {audio.name} is shorter than {MIN_DEFAULT_DURATION_S:.0f} s; "
+            f"remake it with {MAKE_FIXTURE}"
+        )
     return summary
 
 
@@ -215,8 +224,14 @@ def summarize(
     bare_s = median(r["transcribe_s"] for r in references)
     service_s = median(s["end_to_end_s"] for s in services)
     ratio = service_s / bare_s
-    keys = ("upload_s", "request_s", "queue_wait_s", "transcription_s", "result_write_s",
-            "completion_seen_s")
+    keys = (
+        "upload_s",
+        "request_s",
+        "queue_wait_s",
+        "transcription_s",
+        "result_write_s",
+        "completion_seen_s",
+    )
     parts = {key: median(s[key] for s in services) for key in keys}
     parts["unaccounted_s"] = service_s - sum(parts.values())
     strip = ("text",)
@@ -248,16 +263,24 @@ def print_report(s: dict[str, Any]) -> None:
     parts = s["service_breakdown_s"]
     verdict = "PASS" if s["meets_target"] else "MISS"
     print()
-    print(f"== pipeline: {Path(s['file']).name}, {s['audio_duration_s']:.1f} s of audio, "
-          f"model {s['model']}, {runs} ==")
-    print(f"  reference, bare faster-whisper   {s['reference_transcribe_s']:8.2f} s   "
-          f"RTF {s['reference_rtf']:.4f}   (model load {s['reference_model_load_s']:.2f} s, "
-          "not compared)")
-    print(f"  service, end to end              {s['service_end_to_end_s']:8.2f} s   "
-          f"RTF {s['service_rtf']:.4f}   (server start-up {s['service_startup_s']:.1f} s, "
-          "not compared)")
-    print(f"  ratio service / bare             {s['ratio_service_over_reference']:8.3f}     "
-          f"target <= {s['target_ratio_max']:.2f}   {verdict}")
+    print(
+        f"== pipeline: {Path(s['file']).name}, {s['audio_duration_s']:.1f} s of audio, "
+        f"model {s['model']}, {runs} =="
+    )
+    print(
+        f"  reference, bare faster-whisper   {s['reference_transcribe_s']:8.2f} s   "
+        f"RTF {s['reference_rtf']:.4f}   (model load {s['reference_model_load_s']:.2f} s, "
+        "not compared)"
+    )
+    print(
+        f"  service, end to end              {s['service_end_to_end_s']:8.2f} s   "
+        f"RTF {s['service_rtf']:.4f}   (server start-up {s['service_startup_s']:.1f} s, "
+        "not compared)"
+    )
+    print(
+        f"  ratio service / bare             {s['ratio_service_over_reference']:8.3f}     "
+        f"target <= {s['target_ratio_max']:.2f}   {verdict}"
+    )
     print(f"  service processing_time_s        {s['service_processing_time_s']:8.2f} s")
     print("  service breakdown:")
     labels = {

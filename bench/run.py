@@ -42,11 +42,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("which", nargs="?", choices=[*BENCHMARKS, "all"], default="all")
     parser.add_argument(
-        "--repeat", type=int, default=1,
+        "--repeat",
+        type=int,
+        default=1,
         help="measure N times, alternating reference and service; report medians",
     )
     parser.add_argument(
-        "--tmp-dir", type=Path, default=None,
+        "--tmp-dir",
+        type=Path,
+        default=None,
         help="where temporary data directories and files go (default: the system's)",
     )
     pipeline.add_arguments(parser)
