@@ -38,7 +38,12 @@ async def database_url(settings: Settings) -> tuple[str, embedded_db.EmbeddedSer
     if settings.database_url:
         return embedded_db.to_sqlalchemy_url(settings.database_url), None
     server = await asyncio.to_thread(embedded_db.start, settings.data_dir / "postgres")
-    log.info("embedded_postgres_ready", pgdata=str(server.pgdata), started=server.started_here)
+    log.info(
+        "embedded_postgres_ready",
+        pgdata=str(server.pgdata),
+        started=server.started_here,
+        adopted=server.adopted,
+    )
     return server.sqlalchemy_url, server
 
 
@@ -102,7 +107,7 @@ async def run_runtime(
             await engine_pool.close()
         await engine.dispose()
         set_services(None)
-        if server is not None and server.started_here and stop_embedded_db:
+        if server is not None and server.owned and stop_embedded_db:
             await asyncio.to_thread(server.stop)
 
 
