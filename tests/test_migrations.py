@@ -15,7 +15,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
 from procrastinate.schema import SchemaManager
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from tests.conftest import db_uri
 from verbatim import embedded_db, migrate
@@ -112,7 +116,23 @@ def test_upgrade_from_0003_reaches_the_schema_of_a_fresh_database(
     assert snapshot(empty_database) == snapshot(database_url)
 
 
-def test_a_procrastinate_migration_file_is_applied_by_name(tmp_path: Path) -> None:
+def test_a_procrastinate_migration_file_is_applied_by_name(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A migration file as procrastinate writes them: '%' and ':' must reach PostgreSQL as is.
+    (tmp_path / "03.99.00_01_pre_example.sql").write_text(
+        "CREATE FUNCTION procrastinate_example(x text) RETURNS text LANGUAGE plpgsql AS $$\n"
+        "BEGIN RAISE NOTICE 'value: %', x; RETURN x || '%:done'; END; $$;\n"
+    )
+    monkeypatch.setattr(procrastinate_sql, "MIGRATIONS_DIR", tmp_path)
+    engine = create_engine(embedded_db.to_sqlalchemy_url(database_url), poolclass=NullPool)
+    try:
+        with engine.begin() as conn, Operations.context(MigrationContext.configure(conn)):
+            procrastinate_sql.apply_migration("03.99.00_01_pre_example")
+        with engine.connect() as conn:
+            assert conn.scalar(text("SELECT procrastinate_example('a')")) == "a%:done"
+    finally:
+        engine.dispose()
     with pytest.raises(FileNotFoundError, match="not vendored"):
         procrastinate_sql.migration_sql("99.00.00_01_pre_nothing")
 

@@ -164,9 +164,7 @@ class UnhandledErrorMiddleware:
         try:
             await self.app(scope, receive, send_tracking)
         except Exception:
-            log.exception(
-                "unhandled_error", path=scope.get("path"), method=scope.get("method")
-            )
+            log.exception("unhandled_error", path=scope.get("path"), method=scope.get("method"))
             if started:
                 return
             request = Request(scope)

@@ -72,6 +72,7 @@ async def run_runtime(
     stop_embedded_db: bool = True,
 ) -> AsyncIterator[Runtime]:
     url, server = await database_url(settings)
+    _check_procrastinate_version()
     if settings.auto_migrate:
         await asyncio.to_thread(migrate.upgrade, url)
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -109,6 +110,19 @@ async def run_runtime(
         set_services(None)
         if server is not None and server.owned and stop_embedded_db:
             await asyncio.to_thread(server.stop)
+
+
+def _check_procrastinate_version() -> None:
+    from verbatim.migrations import procrastinate_sql
+
+    installed = procrastinate_sql.installed_version()
+    if installed != procrastinate_sql.PINNED_VERSION:
+        # Its queries may expect a schema the revisions have not built (docs/operations.md).
+        log.warning(
+            "procrastinate_version_mismatch",
+            installed=installed,
+            schema_for=procrastinate_sql.PINNED_VERSION,
+        )
 
 
 def start_workers(settings: Settings) -> list[asyncio.Task[None]]:

@@ -3,7 +3,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-
 from pathlib import Path
 
 import httpx
@@ -31,9 +30,7 @@ async def test_live_and_ready(app_client: httpx.AsyncClient, settings: Settings)
     assert r.status_code == 200, r.text
     assert r.json() == {
         "status": "ok",
-        "checks": {
-            name: {"status": "ok"} for name in ("database", "queue", "storage", "model")
-        },
+        "checks": {name: {"status": "ok"} for name in ("database", "queue", "storage", "model")},
     }
     # The details are for admins. Both in-process workers (transcriptions, default) register
     # within moments of start-up.

@@ -40,9 +40,7 @@ def run_migrations_online() -> None:
         finally:
             if connection.in_transaction():
                 connection.rollback()
-            connection.execute(
-                text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY}
-            )
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
             connection.commit()
     connectable.dispose()
 
