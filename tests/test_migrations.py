@@ -137,6 +137,7 @@ def test_a_procrastinate_migration_file_is_applied_by_name(
         procrastinate_sql.migration_sql("99.00.00_01_pre_nothing")
 
 
+@pytest.mark.slow
 def test_concurrent_upgrades_of_a_fresh_database_both_succeed(
     database_url: str, empty_database: str
 ) -> None:
