@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from tests.conftest import FIXTURES
 from tests.transcriptions.test_pipeline import cue_times
@@ -29,6 +30,7 @@ def run_cli(
     )
 
 
+@pytest.mark.slow
 def test_transcribe_a_local_file_without_a_server(tmp_path: Path) -> None:
     r = run_cli("transcribe", str(FIXTURES / "speech.mp3"), "--format", "srt", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -57,6 +59,7 @@ def test_transcribe_a_local_file_without_a_server(tmp_path: Path) -> None:
     assert doc["segments"][0]["words"]
 
 
+@pytest.mark.slow
 def test_transcribe_refuses_bad_input() -> None:
     r = run_cli("transcribe", str(FIXTURES / "not_audio.mp3"))
     assert r.returncode == 1 and "not audio" in r.stderr
@@ -68,6 +71,7 @@ def test_transcribe_refuses_bad_input() -> None:
     assert r.returncode == 2
 
 
+@pytest.mark.slow
 def test_migrate_and_user_create(database_url: str, tmp_path: Path) -> None:
     env = {"VERBATIM_DATABASE_URL": database_url, "VERBATIM_DATA_DIR": str(tmp_path)}
     r = run_cli("migrate", env=env)

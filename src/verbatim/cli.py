@@ -34,11 +34,16 @@ def serve(
     worker: Annotated[
         bool | None, typer.Option("--worker/--no-worker", help="Run the job worker in-process")
     ] = None,
+    max_header_bytes: Annotated[
+        int | None,
+        typer.Option(help="Largest request head (request line and headers) accepted, in bytes"),
+    ] = None,
 ) -> None:
     """Start the API (and, by default, the job worker) on the configured database."""
     import uvicorn
 
     from verbatim.app import create_app
+    from verbatim.httpserver import uvicorn_options
 
     settings = _settings()
     application = create_app(settings, with_worker=worker)
@@ -48,6 +53,7 @@ def serve(
         port=port or settings.port,
         log_config=None,
         timeout_graceful_shutdown=10,
+        **uvicorn_options(max_header_bytes or settings.max_header_bytes),
     )
 
 
@@ -63,7 +69,7 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        # A worker never stops an embedded server it merely attached to (started_here guards it).
+        # A worker never stops an embedded server it merely attached to (`owned` guards it).
         async with run_runtime(settings, with_worker=True) as runtime:
             typer.echo("worker started", err=True)
             done = asyncio.ensure_future(asyncio.wait(runtime.worker_tasks))
@@ -86,7 +92,7 @@ def migrate() -> None:
     async def main() -> None:
         url, server = await database_url(settings)
         await asyncio.to_thread(migrations.upgrade, url)
-        if server is not None and server.started_here:
+        if server is not None and server.owned:
             await asyncio.to_thread(server.stop)
 
     asyncio.run(main())
@@ -108,7 +114,7 @@ def _run_with_session(settings: Settings, work: Any) -> Any:
                 return await work(session)
         finally:
             await engine.dispose()
-            if server is not None and server.started_here:
+            if server is not None and server.owned:
                 await asyncio.to_thread(server.stop)
 
     return asyncio.run(main())
@@ -202,7 +208,7 @@ def storage_check(
             )
         finally:
             await engine.dispose()
-            if server is not None and server.started_here:
+            if server is not None and server.owned:
                 await asyncio.to_thread(server.stop)
 
     report = asyncio.run(main())

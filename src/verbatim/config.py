@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import time
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
@@ -65,6 +67,8 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 500 * 1024 * 1024
     # A request body that sends no byte for this long is answered 408 `request_timeout`.
     body_idle_timeout_s: float = Field(default=30.0, gt=0)
+    # Request line and headers together (`verbatim serve`): larger ones get 431.
+    max_header_bytes: int = Field(default=64 * 1024, ge=8 * 1024)
 
     # Media storage: the local filesystem (data_dir/media) or any S3-compatible object store.
     storage: Literal["local", "s3"] = "local"
@@ -122,6 +126,8 @@ class Settings(BaseSettings):
     # How often an idle worker looks for jobs whose scheduled time has come (new jobs wake it).
     worker_poll_s: float = Field(default=5.0, gt=0)
     auto_migrate: bool = True
+    # /health/ready runs its checks (one of them writes to storage) at most this often.
+    health_cache_s: float = Field(default=5.0, ge=0)
 
     # Media from URLs (yt-dlp in a child process; see downloads/).
     download_max_bytes: int = Field(default=2 * 1024**3, ge=1)
@@ -173,10 +179,30 @@ class Settings(BaseSettings):
         path = self.data_dir / "secret_key"
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
-        self._secret_cache = path.read_text().strip()
+            _create_secret_file(path, secrets.token_urlsafe(48))
+        self._secret_cache = _read_secret_file(path)
         return self._secret_cache
+
+
+def _create_secret_file(path: Path, value: str) -> None:
+    """Create the file with mode 0600 from the start (no window where another account can read
+    it), and never overwrite one: a concurrent start that lost the race keeps the winner's."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+
+
+def _read_secret_file(path: Path) -> str:
+    # A concurrent start may have created the file and not yet written it.
+    for _ in range(50):
+        value = path.read_text().strip()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise RuntimeError(f"secret file {path} is empty")
 
 
 @lru_cache

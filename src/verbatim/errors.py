@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger(__name__)
 
@@ -158,7 +159,48 @@ def error_response(request: Request, exc: AppError) -> JSONResponse:
     )
 
 
+class UnhandledErrorMiddleware:
+    """Turns an unexpected exception into the 500 error body, logged once with its traceback.
+
+    Starlette's ServerErrorMiddleware calls the app's `Exception` handler and then re-raises, so
+    the server logs the same exception a second time ("Exception in ASGI application"). This
+    layer, inside it, answers and does not re-raise. An exception after the response has started
+    cannot be answered: it is logged, and the server closes the connection.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception:
+            log.exception("unhandled_error", path=scope.get("path"), method=scope.get("method"))
+            if started:
+                return
+            request = Request(scope)
+            response = JSONResponse(
+                _body(request, "internal_error", "Internal server error"), status_code=500
+            )
+            await response(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    # Outermost of the app's own middleware (add_middleware prepends), so the request id is set
+    # and the access line written by the time it answers.
+    app.add_middleware(UnhandledErrorMiddleware)
+
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
         return JSONResponse(
@@ -193,7 +235,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # The trace goes to the log, never to the client.
+        # Reached only by an exception outside UnhandledErrorMiddleware. The trace goes to the
+        # log, never to the client.
         log.exception("unhandled_error", path=request.url.path)
         return JSONResponse(
             _body(request, "internal_error", "Internal server error"), status_code=500

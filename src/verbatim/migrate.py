@@ -8,6 +8,8 @@ from alembic import command
 from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# pg_advisory_lock key held around every upgrade (migrations/env.py): "verbatim" as 8 bytes.
+MIGRATION_LOCK_KEY = int.from_bytes(b"verbatim", "big") & 0x7FFF_FFFF_FFFF_FFFF
 
 
 def alembic_config(sqlalchemy_url: str) -> Config:

@@ -38,7 +38,12 @@ async def database_url(settings: Settings) -> tuple[str, embedded_db.EmbeddedSer
     if settings.database_url:
         return embedded_db.to_sqlalchemy_url(settings.database_url), None
     server = await asyncio.to_thread(embedded_db.start, settings.data_dir / "postgres")
-    log.info("embedded_postgres_ready", pgdata=str(server.pgdata), started=server.started_here)
+    log.info(
+        "embedded_postgres_ready",
+        pgdata=str(server.pgdata),
+        started=server.started_here,
+        adopted=server.adopted,
+    )
     return server.sqlalchemy_url, server
 
 
@@ -67,6 +72,7 @@ async def run_runtime(
     stop_embedded_db: bool = True,
 ) -> AsyncIterator[Runtime]:
     url, server = await database_url(settings)
+    _check_procrastinate_version()
     if settings.auto_migrate:
         await asyncio.to_thread(migrate.upgrade, url)
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -102,8 +108,21 @@ async def run_runtime(
             await engine_pool.close()
         await engine.dispose()
         set_services(None)
-        if server is not None and server.started_here and stop_embedded_db:
+        if server is not None and server.owned and stop_embedded_db:
             await asyncio.to_thread(server.stop)
+
+
+def _check_procrastinate_version() -> None:
+    from verbatim.migrations import procrastinate_sql
+
+    installed = procrastinate_sql.installed_version()
+    if installed != procrastinate_sql.PINNED_VERSION:
+        # Its queries may expect a schema the revisions have not built (docs/operations.md).
+        log.warning(
+            "procrastinate_version_mismatch",
+            installed=installed,
+            schema_for=procrastinate_sql.PINNED_VERSION,
+        )
 
 
 def start_workers(settings: Settings) -> list[asyncio.Task[None]]:

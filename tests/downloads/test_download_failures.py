@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from sqlalchemy import func, select
 
 from tests.conftest import register, wait_for_job
@@ -13,6 +15,7 @@ from verbatim.engines.process_pool import EnginePool
 from verbatim.models import AudioFile, Job, JobStatus
 
 
+@pytest.mark.slow
 async def test_an_os_error_during_ingest_fails_the_job(
     tmp_path: Path, database_url: str, engine_pool: EnginePool, media_server: MediaServer
 ) -> None:

@@ -81,6 +81,7 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 async def test_downloads_direct_files_pages_and_redirects(
     tmp_path: Path, database_url: str, engine_pool: EnginePool, media_server: MediaServer
 ) -> None:
@@ -123,6 +124,7 @@ async def test_downloads_direct_files_pages_and_redirects(
         await wait_tmp_empty(settings)
 
 
+@pytest.mark.slow
 async def test_downloads_take_the_upload_storage_path(
     tmp_path: Path, database_url: str, engine_pool: EnginePool, media_server: MediaServer
 ) -> None:
@@ -149,6 +151,7 @@ async def test_downloads_take_the_upload_storage_path(
         await wait_tmp_empty(settings)
 
 
+@pytest.mark.slow
 async def test_progress_is_visible_while_downloading(
     tmp_path: Path, database_url: str, engine_pool: EnginePool, media_server: MediaServer
 ) -> None:
@@ -178,6 +181,7 @@ async def test_progress_is_visible_while_downloading(
         assert final["status"] == "completed" and final["detail"]["downloaded_bytes"] == size
 
 
+@pytest.mark.slow
 async def test_same_media_is_deduplicated(
     tmp_path: Path, database_url: str, engine_pool: EnginePool, media_server: MediaServer
 ) -> None:
@@ -214,6 +218,7 @@ async def test_same_media_is_deduplicated(
         await wait_tmp_empty(settings)
 
 
+@pytest.mark.slow
 async def test_a_server_error_is_retried(
     tmp_path: Path, database_url: str, engine_pool: EnginePool, media_server: MediaServer
 ) -> None:
@@ -228,6 +233,7 @@ async def test_a_server_error_is_retried(
         await wait_tmp_empty(settings)
 
 
+@pytest.mark.slow
 async def test_another_user_gets_404_for_the_job_and_the_audio(
     tmp_path: Path, database_url: str, engine_pool: EnginePool, media_server: MediaServer
 ) -> None:
@@ -307,6 +313,7 @@ async def test_bad_requests_are_refused_and_store_nothing(
         assert blocked_server.hits == []
 
 
+@pytest.mark.slow
 async def test_failures_end_with_a_code_and_store_nothing(
     tmp_path: Path,
     database_url: str,
@@ -358,6 +365,7 @@ async def test_failures_end_with_a_code_and_store_nothing(
     assert blocked_server.hits == [] and named_server.hits == []
 
 
+@pytest.mark.slow
 async def test_with_an_empty_allow_list_every_local_address_is_refused(
     tmp_path: Path,
     database_url: str,
@@ -387,6 +395,7 @@ async def test_with_an_empty_allow_list_every_local_address_is_refused(
     assert media_server.hits == [] and named_server.hits == []
 
 
+@pytest.mark.slow
 async def test_rate_limit_is_counted_in_the_database(
     tmp_path: Path, database_url: str, media_server: MediaServer
 ) -> None:
@@ -440,6 +449,7 @@ async def test_rate_limit_is_counted_in_the_database(
         await start_download(alice_elsewhere, url)
 
 
+@pytest.mark.slow
 async def test_download_then_transcribe(
     tmp_path: Path, database_url: str, engine_pool: EnginePool, media_server: MediaServer
 ) -> None:
@@ -468,6 +478,7 @@ async def test_download_then_transcribe(
         assert "fox" in transcription["text"].lower()
 
 
+@pytest.mark.slow
 async def test_cancelling_a_download_stops_it(
     tmp_path: Path, database_url: str, engine_pool: EnginePool, media_server: MediaServer
 ) -> None:

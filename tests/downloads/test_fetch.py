@@ -56,6 +56,7 @@ async def test_direct_media_files(media_server: MediaServer, tmp_path: Path, nam
     assert media.ext == name.rsplit(".", 1)[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["speech.mp3", "speech.mp4"])
 async def test_page_with_an_html5_media_element(
     media_server: MediaServer, tmp_path: Path, name: str
@@ -67,12 +68,14 @@ async def test_page_with_an_html5_media_element(
     assert media_server.hits == [f"/page/{name}", f"/media/{name}"]
 
 
+@pytest.mark.slow
 async def test_redirect_chain(media_server: MediaServer, tmp_path: Path) -> None:
     media = await fetched(media_server.url("/chain/4/speech.ogg"), tmp_path / "work")
     assert sha256(media.path) == sha256(FIXTURES / "speech.ogg")
     assert "/media/speech.ogg" in media_server.hits
 
 
+@pytest.mark.slow
 async def test_progress_is_reported(media_server: MediaServer, tmp_path: Path) -> None:
     seen: list[tuple[int, int | None]] = []
 
@@ -88,6 +91,7 @@ async def test_progress_is_reported(media_server: MediaServer, tmp_path: Path) -
     assert all(t == size for _, t in partial)
 
 
+@pytest.mark.slow
 async def test_redirect_from_allowed_host_to_blocked_address(
     media_server: MediaServer, blocked_server: MediaServer, tmp_path: Path
 ) -> None:
@@ -99,6 +103,7 @@ async def test_redirect_from_allowed_host_to_blocked_address(
     assert list((tmp_path / "work").iterdir()) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "host",
     [
@@ -120,6 +125,7 @@ async def test_blocked_hosts_are_refused_at_connect_time(
     assert blocked_server.hits == []
 
 
+@pytest.mark.slow
 async def test_a_name_resolving_to_a_blocked_address(
     blocked_name: tuple[str, MediaServer], tmp_path: Path
 ) -> None:
@@ -129,6 +135,7 @@ async def test_a_name_resolving_to_a_blocked_address(
     assert server.hits == []
 
 
+@pytest.mark.slow
 async def test_empty_allow_list_refuses_every_local_server(
     media_server: MediaServer, blocked_server: MediaServer, tmp_path: Path
 ) -> None:
@@ -144,6 +151,7 @@ async def test_empty_allow_list_refuses_every_local_server(
     assert list((tmp_path / "work").iterdir()) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "target",
     ["file:///etc/passwd", "data:audio/wav;base64,UklGRiQAAABXQVZF", "ftp://127.0.0.2/a.mp3"],
@@ -155,6 +163,7 @@ async def test_redirects_to_other_schemes_are_refused(
     assert failure.code == "blocked_destination", failure.message
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "source",
     ["file:///etc/hostname", "data:audio/wav;base64,UklGRiQAAABXQVZF", "ftp://127.0.0.2/a.mp3"],
@@ -169,12 +178,14 @@ async def test_media_elements_with_other_schemes_are_refused(
     assert list((tmp_path / "work").iterdir()) == []
 
 
+@pytest.mark.slow
 async def test_slow_site_hits_the_wall_time(media_server: MediaServer, tmp_path: Path) -> None:
     failure = await refused(media_server.url("/slow"), tmp_path / "work", wall_time_s=3)
     assert failure.code == "download_timeout"
     assert not failure.transient
 
 
+@pytest.mark.slow
 async def test_endless_body_is_cut_at_the_size_limit(
     media_server: MediaServer, tmp_path: Path
 ) -> None:
@@ -182,6 +193,7 @@ async def test_endless_body_is_cut_at_the_size_limit(
     assert failure.code == "file_too_large"
 
 
+@pytest.mark.slow
 async def test_declared_size_over_the_limit_stops_at_once(
     media_server: MediaServer, tmp_path: Path
 ) -> None:
@@ -189,6 +201,7 @@ async def test_declared_size_over_the_limit_stops_at_once(
     assert failure.code == "file_too_large"
 
 
+@pytest.mark.slow
 async def test_not_found_and_pages_without_media(media_server: MediaServer, tmp_path: Path) -> None:
     assert (await refused(media_server.url("/media/none.mp3"), tmp_path / "w")).code == (
         "source_not_found"
@@ -196,6 +209,7 @@ async def test_not_found_and_pages_without_media(media_server: MediaServer, tmp_
     assert (await refused(media_server.url("/nomedia"), tmp_path / "w")).code == "unsupported_url"
 
 
+@pytest.mark.slow
 async def test_duration_known_up_front_is_checked_before_downloading(
     media_server: MediaServer, tmp_path: Path
 ) -> None:
@@ -215,6 +229,7 @@ async def test_duration_known_up_front_is_checked_before_downloading(
     assert list((tmp_path / "w").iterdir()) == []
 
 
+@pytest.mark.slow
 async def test_hls_is_fetched_natively_through_the_guard(
     media_server: MediaServer, tmp_path: Path
 ) -> None:
@@ -227,6 +242,7 @@ async def test_hls_is_fetched_natively_through_the_guard(
     ]
 
 
+@pytest.mark.slow
 async def test_hls_segments_on_a_blocked_address_are_refused(
     media_server: MediaServer, blocked_server: MediaServer, tmp_path: Path
 ) -> None:
@@ -239,6 +255,7 @@ async def test_hls_segments_on_a_blocked_address_are_refused(
     assert list((tmp_path / "work").iterdir()) == []
 
 
+@pytest.mark.slow
 async def test_a_page_with_several_media_is_a_playlist(
     media_server: MediaServer, tmp_path: Path
 ) -> None:
@@ -252,6 +269,7 @@ async def test_a_page_with_several_media_is_a_playlist(
     assert list((tmp_path / "work").iterdir()) == []
 
 
+@pytest.mark.slow
 async def test_server_errors_are_transient(media_server: MediaServer, tmp_path: Path) -> None:
     failure = await refused(media_server.url("/flaky/speech.mp3?fail=100"), tmp_path / "work")
     assert (failure.code, failure.transient) == ("download_failed", True)

@@ -53,6 +53,7 @@ async def segments_of(transcription_id: str) -> list[Segment]:
         return list(rows)
 
 
+@pytest.mark.slow
 async def test_list_and_filter_jobs(alice: ApiUser) -> None:
     audio = (await alice.upload(FIXTURES / "speech.wav")).json()
     started = await start(alice, audio["id"])
@@ -69,6 +70,7 @@ async def test_list_and_filter_jobs(alice: ApiUser) -> None:
     assert (await alice.get(f"/api/v1/jobs/{uuid.uuid4()}")).status_code == 404
 
 
+@pytest.mark.slow
 async def test_cancel_running_and_pending_jobs(alice: ApiUser, tmp_path: Path) -> None:
     long_audio = (await alice.upload(long_speech(tmp_path / "long.wav", 90))).json()
     running = await start(alice, long_audio["id"])
@@ -97,6 +99,7 @@ async def test_cancel_running_and_pending_jobs(alice: ApiUser, tmp_path: Path) -
     assert (await wait_for_job(alice, after["job_id"]))["status"] == "completed"
 
 
+@pytest.mark.slow
 async def test_per_user_running_limit(
     tmp_path: Path, database_url: str, engine_pool: EnginePool
 ) -> None:
@@ -140,6 +143,7 @@ async def test_per_user_running_limit(
             assert (await wait_for_job(alice, waiting["job_id"]))["status"] == "completed"
 
 
+@pytest.mark.slow
 async def test_engine_crash_is_retried_to_completion(
     alice: ApiUser, tmp_path: Path, engine_pool: EnginePool
 ) -> None:

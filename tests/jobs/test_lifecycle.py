@@ -49,6 +49,9 @@ from verbatim.models import (
 from verbatim.queue import DEFAULT_QUEUE
 from verbatim.services import Services, get_services
 
+# Each test starts the service with its in-process worker and waits for jobs: seconds each.
+pytestmark = pytest.mark.slow
+
 
 class ScriptedJob(JobKind[dict[str, Any], str]):
     """Does what its payload says: fail in some way on the first attempts, then succeed."""
@@ -317,7 +320,6 @@ def test_retry_delays_grow_and_are_capped() -> None:
     assert all(150.0 <= d <= 300.0 for d in delays[-3:])
 
 
-@pytest.mark.slow
 async def test_killing_an_engine_process_never_waits_on_the_event_loop() -> None:
     proc = EngineProcess(EngineConfig(), None)
     await proc.wait_ready()

@@ -118,6 +118,7 @@ async def test_check_finds_planted_orphans_and_missing_media(
     assert report.consistent and report.recent_orphans == []
 
 
+@pytest.mark.slow
 async def test_cli_check_and_fix(alice: ApiUser, settings: Settings) -> None:
     audio = await upload(alice, "speech.wav")
     orphan = "uploads/user_ghost/2026/01/0123456789abcdef_orphan.wav"

@@ -106,6 +106,7 @@ async def test_upload_through_the_api_while_s3_is_down(
     assert (await user.upload(FIXTURES / "speech.wav")).status_code == 201
 
 
+@pytest.mark.slow
 async def test_direct_multipart_upload_survives_an_outage(
     client: httpx.AsyncClient, settings: Settings, own_moto: MotoS3
 ) -> None:
@@ -137,6 +138,7 @@ async def test_direct_multipart_upload_survives_an_outage(
     assert pending_multipart(settings) == [] and object_keys(settings) == []
 
 
+@pytest.mark.slow
 async def test_complete_while_s3_is_down_then_again_when_back(
     client: httpx.AsyncClient, settings: Settings, own_moto: MotoS3
 ) -> None:
@@ -158,6 +160,7 @@ async def test_complete_while_s3_is_down_then_again_when_back(
     assert pending_multipart(settings) == [] and leftovers(settings) == []
 
 
+@pytest.mark.slow
 async def test_batch_delete_while_s3_is_down_leaves_orphans_never_missing_media(
     client: httpx.AsyncClient, settings: Settings, own_moto: MotoS3
 ) -> None:

@@ -23,6 +23,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) 
     return backend_settings(request.param, tmp_path, database_url, moto, store_transcoded="opus")
 
 
+@pytest.mark.slow
 async def test_lossless_upload_is_stored_as_opus(
     alice: ApiUser, settings: Settings, tmp_path: Path
 ) -> None:

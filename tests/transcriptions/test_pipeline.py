@@ -7,6 +7,7 @@ import io
 import json
 import re
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import FIXTURES, ApiUser, wait_for_job
@@ -38,6 +39,7 @@ async def transcribe(user: ApiUser, audio_id: str, **options: object) -> dict[st
     return started
 
 
+@pytest.mark.slow
 async def test_upload_transcribe_read_export(alice: ApiUser) -> None:
     audio = (await alice.upload(FIXTURES / "speech.m4a")).json()
     started = await transcribe(alice, audio["id"])
@@ -111,6 +113,7 @@ async def test_upload_transcribe_read_export(alice: ApiUser) -> None:
     ] == 1
 
 
+@pytest.mark.slow
 async def test_options_are_applied(alice: ApiUser) -> None:
     audio = (await alice.upload(FIXTURES / "speech2.wav")).json()
     started = await transcribe(
@@ -162,6 +165,7 @@ async def test_bad_transcription_requests_store_nothing(alice: ApiUser) -> None:
     assert await _counts() == (0, 0)
 
 
+@pytest.mark.slow
 async def test_another_user_gets_404_everywhere(alice: ApiUser, bob: ApiUser) -> None:
     audio = (await alice.upload(FIXTURES / "speech.wav")).json()
     started = await transcribe(alice, audio["id"])
@@ -185,6 +189,7 @@ async def test_another_user_gets_404_everywhere(alice: ApiUser, bob: ApiUser) ->
     assert (await alice.get(f"/api/v1/transcriptions/{t_id}")).status_code == 200
 
 
+@pytest.mark.slow
 async def test_export_errors(alice: ApiUser) -> None:
     audio = (await alice.upload(FIXTURES / "speech.wav")).json()
     started = await transcribe(alice, audio["id"])
@@ -195,6 +200,7 @@ async def test_export_errors(alice: ApiUser) -> None:
     assert r.json()["error"]["code"] == "unsupported_format"
 
 
+@pytest.mark.slow
 async def test_delete_transcription_and_audio_cascade(alice: ApiUser) -> None:
     audio = (await alice.upload(FIXTURES / "speech.wav")).json()
     first = await transcribe(alice, audio["id"])
@@ -217,6 +223,7 @@ async def test_delete_transcription_and_audio_cascade(alice: ApiUser) -> None:
     assert await _counts() == (0, 2)
 
 
+@pytest.mark.slow
 async def test_json_export_is_valid_json_with_words(alice: ApiUser) -> None:
     audio = (await alice.upload(FIXTURES / "speech.ogg")).json()
     started = await transcribe(alice, audio["id"])

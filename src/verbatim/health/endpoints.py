@@ -1,76 +1,51 @@
-"""Liveness (the process answers) and readiness (everything it depends on works)."""
+"""Liveness (the process answers) and readiness (everything it depends on works).
+
+`/health/ready` is public and says only which checks pass; `/api/v1/admin/health` gives an admin
+the details (errors, latencies, queue depth). Both read the same cached report (health/checks.py).
+"""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
-from verbatim.deps import ServicesDep
-from verbatim.engines.models import resolve_model
+from verbatim.deps import CurrentUser, ServicesDep
+from verbatim.errors import Forbidden
+from verbatim.health.checks import HealthChecker
+from verbatim.models import Role
 
-router = APIRouter(prefix="/health", tags=["health"])
+router = APIRouter(tags=["health"])
 
 
-@router.get("/live")
+def _checker(request: Request, services: ServicesDep) -> HealthChecker:
+    checker: HealthChecker | None = getattr(request.app.state, "health_checker", None)
+    if checker is None or checker.services is not services:
+        checker = request.app.state.health_checker = HealthChecker(services)
+    return checker
+
+
+@router.get("/health/live")
 async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-async def _check(name: str, coro: Any) -> tuple[str, dict[str, Any]]:
-    started = time.perf_counter()
-    try:
-        detail = await asyncio.wait_for(coro, timeout=5)
-        result: dict[str, Any] = {"status": "ok", **(detail or {})}
-    except Exception as exc:
-        result = {"status": "error", "error": f"{exc.__class__.__name__}: {exc}"[:300]}
-    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
-    return name, result
+@router.get("/health/ready")
+async def ready(request: Request, services: ServicesDep) -> JSONResponse:
+    report = await _checker(request, services).report()
+    return JSONResponse(report.public(), status_code=200 if report.healthy else 503)
 
 
-@router.get("/ready")
-async def ready(services: ServicesDep) -> JSONResponse:
-    async def database() -> None:
-        async with services.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-
-    async def queue() -> dict[str, Any]:
-        async with services.engine.connect() as conn:
-            waiting = await conn.scalar(
-                text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'")
-            )
-            workers = await conn.scalar(
-                text(
-                    "SELECT count(*) FROM procrastinate_workers "
-                    "WHERE last_heartbeat > now() - make_interval(secs => :s)"
-                ),
-                {"s": services.settings.stalled_after_s},
-            )
-        return {"waiting_jobs": waiting, "live_workers": workers}
-
-    async def storage() -> None:
-        await asyncio.to_thread(services.storage.check_writable)
-
-    async def model() -> dict[str, Any]:
-        ref = await asyncio.to_thread(
-            resolve_model, services.settings.default_model, services.settings.models_dir
-        )
-        return {"model": ref.name}
-
-    checks = dict(
-        await asyncio.gather(
-            _check("database", database()),
-            _check("queue", queue()),
-            _check("storage", storage()),
-            _check("model", model()),
-        )
-    )
-    healthy = all(c["status"] == "ok" for c in checks.values())
-    return JSONResponse(
-        {"status": "ok" if healthy else "error", "checks": checks},
-        status_code=200 if healthy else 503,
-    )
+@router.get("/api/v1/admin/health", tags=["admin"])
+async def admin_health(
+    request: Request,
+    services: ServicesDep,
+    user: CurrentUser,
+    refresh: Annotated[bool, Query(description="run the checks now, ignoring the cache")] = False,
+) -> dict[str, Any]:
+    """Readiness with details, for operators (role admin; others get 403 `forbidden`)."""
+    if user.role != Role.admin:
+        raise Forbidden("Admin role required")
+    report = await _checker(request, services).report(max_age_s=0 if refresh else None)
+    return report.detailed()
