@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from sqlalchemy import func, select
 
 from tests.conftest import register, wait_for_job
