@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request, status
+from fastapi import APIRouter, BackgroundTasks, Request, status
 from fastapi.responses import Response
 
 from verbatim.audio import service
@@ -19,6 +18,7 @@ from verbatim.audio.schemas import (
 )
 from verbatim.audio.store import transcode_from
 from verbatim.deps import CurrentUser, ServicesDep, SessionDep
+from verbatim.kit.pagination import DEFAULT_LIMIT, Limit, Offset
 from verbatim.models import SourceType
 
 router = APIRouter(prefix="/api/v1/audio", tags=["audio"])
@@ -88,8 +88,8 @@ async def list_audio(
     user: CurrentUser,
     session: SessionDep,
     source_type: SourceType | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
 ) -> object:
     items, total = await service.list_audio(
         session, user, source_type=source_type, limit=limit, offset=offset

@@ -19,6 +19,7 @@ from verbatim.auth.schemas import (
 )
 from verbatim.deps import CurrentUser, SessionDep, SettingsDep
 from verbatim.errors import Forbidden
+from verbatim.kit.pagination import DEFAULT_LIMIT, Limit, Offset
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -67,8 +68,11 @@ async def create_api_key(body: ApiKeyIn, user: CurrentUser, session: SessionDep)
 
 
 @router.get("/api-keys", response_model=list[ApiKeyOut])
-async def list_api_keys(user: CurrentUser, session: SessionDep) -> object:
-    return await service.list_api_keys(session, user)
+async def list_api_keys(
+    user: CurrentUser, session: SessionDep, limit: Limit = DEFAULT_LIMIT, offset: Offset = 0
+) -> object:
+    """Your API keys, newest first (a bare list; page with limit and offset)."""
+    return await service.list_api_keys(session, user, limit=limit, offset=offset)
 
 
 @router.delete("/api-keys/{key_id}", response_model=ApiKeyOut)

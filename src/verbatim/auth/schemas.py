@@ -5,19 +5,21 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from verbatim.kit.schemas import RequestModel
 
-class RegisterIn(BaseModel):
+
+class RegisterIn(RequestModel):
     email: EmailStr
     password: str = Field(min_length=8, max_length=256)
 
 
-class LoginIn(BaseModel):
+class LoginIn(RequestModel):
     email: EmailStr
     password: str = Field(min_length=1, max_length=256)
 
 
-class RefreshIn(BaseModel):
-    refresh_token: str
+class RefreshIn(RequestModel):
+    refresh_token: str = Field(max_length=4096)
 
 
 class TokenPair(BaseModel):
@@ -37,7 +39,7 @@ class UserOut(BaseModel):
     created_at: datetime
 
 
-class ApiKeyIn(BaseModel):
+class ApiKeyIn(RequestModel):
     name: str = Field(min_length=1, max_length=100)
 
 

@@ -100,9 +100,15 @@ async def create_api_key(session: AsyncSession, user: User, name: str) -> tuple[
     return key, secret
 
 
-async def list_api_keys(session: AsyncSession, user: User) -> list[ApiKey]:
+async def list_api_keys(
+    session: AsyncSession, user: User, *, limit: int = 500, offset: int = 0
+) -> list[ApiKey]:
     rows = await session.scalars(
-        select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.created_at.desc())
+        select(ApiKey)
+        .where(ApiKey.user_id == user.id)
+        .order_by(ApiKey.created_at.desc(), ApiKey.id)
+        .limit(limit)
+        .offset(offset)
     )
     return list(rows)
 

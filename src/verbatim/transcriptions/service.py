@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer as defer_column
 from sqlalchemy.orm import selectinload
 
 from verbatim.audio.delivery import MediaExpired
 from verbatim.audio.service import get_audio
 from verbatim.config import Settings
 from verbatim.engines.base import ModelRef, ModelUnavailable
-from verbatim.engines.models import resolve_model
+from verbatim.engines.models import resolve_model_async
 from verbatim.errors import Conflict, NotFound, ValidationFailed
 from verbatim.jobs.service import defer, mark_cancelled
 from verbatim.kit.pagination import paginate
@@ -20,6 +23,8 @@ from verbatim.models import (
     AudioFile,
     Job,
     JobType,
+    Mode,
+    Segment,
     Transcription,
     TranscriptionStatus,
     User,
@@ -29,10 +34,20 @@ from verbatim.transcriptions import export
 from verbatim.transcriptions.schemas import TranscriptionCreate
 
 SUPPORTED_ENGINES = ("faster-whisper",)
+# Exports of more segments than this render in a thread, off the event loop (a few ms inline).
+RENDER_INLINE_SEGMENTS = 200
 
 
-def check_request(settings: Settings, body: TranscriptionCreate) -> ModelRef:
-    """The model a request will use; 422 for an engine, model or language this server lacks."""
+async def check_request(settings: Settings, body: TranscriptionCreate) -> ModelRef:
+    """The model a request will use; 422 for an engine, model, mode or language this server
+    lacks. The model lookup runs off the event loop and is cached (engines.models)."""
+    if body.mode is not Mode.mono:
+        # Accepted before and silently transcribed as mono: refused until diarization lands.
+        raise ValidationFailed(
+            f"Mode {body.mode.value!r} is not supported yet",
+            code="mode_unsupported",
+            details={"supported": [Mode.mono.value]},
+        )
     if body.engine not in SUPPORTED_ENGINES:
         raise ValidationFailed(
             f"Unknown engine {body.engine!r}",
@@ -42,7 +57,7 @@ def check_request(settings: Settings, body: TranscriptionCreate) -> ModelRef:
     model_name = body.model or settings.default_model
     try:
         # Refused now, not after a job failed: nothing is downloaded at run time.
-        model = resolve_model(model_name, settings.models_dir)
+        model = await resolve_model_async(model_name, settings.models_dir)
     except ModelUnavailable as exc:
         raise ValidationFailed(exc.message, code="model_unavailable") from exc
     if body.language and model.name.endswith(".en") and body.language != "en":
@@ -62,7 +77,7 @@ async def request_transcription(
     audio = await get_audio(session, user, audio_id)
     if audio.media_deleted_at is not None:
         raise MediaExpired()
-    model = check_request(settings, body)
+    model = await check_request(settings, body)
     transcription = Transcription(
         user_id=user.id,
         tenant_id=user.tenant_id,
@@ -113,6 +128,36 @@ async def get_transcription(
     return transcription
 
 
+async def segment_page(
+    session: AsyncSession,
+    transcription: Transcription,
+    *,
+    limit: int,
+    offset: int,
+    words: bool = True,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of a transcription's segments, in order; without their words unless `words`."""
+    stmt = (
+        select(Segment).where(Segment.transcription_id == transcription.id).order_by(Segment.index)
+    )
+    if not words:
+        stmt = stmt.options(defer_column(Segment.words))
+    rows, total = await paginate(session, stmt, limit, offset)
+    items = [
+        {
+            "index": s.index,
+            "start": s.start,
+            "end": s.end,
+            "text": s.text,
+            "speaker": s.speaker,
+            "confidence": s.confidence,
+            "words": s.words if words else [],
+        }
+        for s in rows
+    ]
+    return items, total
+
+
 async def list_transcriptions(
     session: AsyncSession,
     user: User,
@@ -151,6 +196,7 @@ async def delete_transcription(
 async def export_transcription(
     session: AsyncSession, user: User, transcription_id: uuid.UUID, fmt: str
 ) -> export.Rendered:
+    fmt = fmt.lower()
     if fmt not in export.FORMATS:
         raise ValidationFailed(
             f"Unknown format {fmt!r}",
@@ -191,4 +237,7 @@ async def export_transcription(
             for s in transcription.segments
         ),
     )
+    if len(document.segments) > RENDER_INLINE_SEGMENTS:
+        # A multi-hour transcript takes long enough to lay out to stall every other request.
+        return await asyncio.to_thread(export.render, document, fmt)
     return export.render(document, fmt)
