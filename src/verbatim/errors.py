@@ -202,7 +202,7 @@ def allowed_methods(request: Request) -> list[str]:
 
     Starlette lists only the methods of the first route whose path matched; one path is often
     served by several routes (GET and POST on a collection). Routes with the same path template
-    as the first match are merged; HEAD comes with GET.
+    as the first match are merged.
     """
     scope = dict(request.scope)
     template: str | None = None
@@ -219,8 +219,6 @@ def allowed_methods(request: Request) -> list[str]:
             template = path
         if path == template:
             methods |= set(route_methods)
-    if "GET" in methods:
-        methods.add("HEAD")
     order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     return sorted(methods, key=lambda m: (order.index(m) if m in order else len(order), m))
 

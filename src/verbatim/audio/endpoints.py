@@ -46,6 +46,7 @@ _UPLOAD_BODY = {
     openapi_extra=_UPLOAD_BODY,
     responses={
         200: {"model": UploadOut, "description": "Already in the library (is_duplicate)"},
+        400: {"description": "malformed_multipart, file_missing, empty_file"},
         413: {"description": "file_too_large"},
         415: {"description": "unsupported_media"},
     },
@@ -102,7 +103,14 @@ async def get_audio(audio_id: uuid.UUID, user: CurrentUser, session: SessionDep)
     return await service.get_audio(session, user, audio_id)
 
 
-@router.get("/{audio_id}/content", response_class=Response)
+@router.get(
+    "/{audio_id}/content",
+    response_class=Response,
+    responses={
+        410: {"description": "media_expired"},
+        416: {"description": "range_not_satisfiable"},
+    },
+)
 async def get_audio_content(
     audio_id: uuid.UUID,
     request: Request,

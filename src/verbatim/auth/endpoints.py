@@ -24,14 +24,24 @@ from verbatim.kit.pagination import DEFAULT_LIMIT, Limit, Offset
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
 
-@router.post("/auth/register", response_model=UserOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/auth/register",
+    response_model=UserOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        403: {"description": "registration_closed"},
+        409: {"description": "email_taken"},
+    },
+)
 async def register(body: RegisterIn, session: SessionDep, settings: SettingsDep) -> object:
     if not settings.allow_registration:
         raise Forbidden("Registration is closed on this server", code="registration_closed")
     return await service.create_user(session, body.email, body.password)
 
 
-@router.post("/auth/login", response_model=TokenPair)
+@router.post(
+    "/auth/login", response_model=TokenPair, responses={401: {"description": "invalid_credentials"}}
+)
 async def login(body: LoginIn, session: SessionDep, settings: SettingsDep) -> object:
     user = await service.authenticate(session, body.email, body.password)
     return service.issue_tokens(user, settings)

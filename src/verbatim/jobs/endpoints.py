@@ -33,6 +33,10 @@ async def get_job(job_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> 
     return await service.get_job(session, user, job_id)
 
 
-@router.post("/{job_id}/cancel", response_model=JobOut)
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobOut,
+    responses={409: {"description": "job_not_cancellable"}},
+)
 async def cancel_job(job_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> object:
     return await service.cancel_job(session, user, job_id)
