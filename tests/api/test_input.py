@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -162,7 +161,9 @@ async def test_a_database_data_error_is_a_422_not_a_500(database_url: str) -> No
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             assert (await client.get("/echo", params={"value": "ok"})).json() == {"value": "ok"}
-            assert_error(await client.get("/echo", params={"value": "a\x00b"}), 422, "invalid_input")
+            assert_error(
+                await client.get("/echo", params={"value": "a\x00b"}), 422, "invalid_input"
+            )
             assert_error(await client.get("/offset", params={"value": 2**63}), 422, "invalid_input")
     finally:
         await engine.dispose()

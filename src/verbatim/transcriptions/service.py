@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
+from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, Text, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer as defer_column
 from sqlalchemy.orm import selectinload
@@ -203,41 +205,65 @@ async def export_transcription(
             code="unsupported_format",
             details={"supported": list(export.FORMATS)},
         )
-    transcription = await get_transcription(session, user, transcription_id, with_segments=True)
+    transcription = await get_transcription(session, user, transcription_id)
     if transcription.status is not TranscriptionStatus.completed:
         raise Conflict(
             f"The transcription is {transcription.status.value}, not completed",
             code="transcription_not_ready",
         )
     audio = await session.get(AudioFile, transcription.audio_file_id)
-    document = export.ExportDocument(
+    # Plain rows with the words as JSON text: decoding them, building the document and
+    # rendering it all happen in one call, in a thread for long transcripts.
+    rows = (
+        await session.execute(
+            select(
+                Segment.start,
+                Segment.end,
+                Segment.text,
+                Segment.speaker,
+                Segment.confidence,
+                cast(Segment.words, Text),
+            )
+            .where(Segment.transcription_id == transcription.id)
+            .order_by(Segment.index)
+        )
+    ).all()
+    header = export.ExportDocument(
         id=str(transcription.id),
         title=audio.original_filename if audio else "transcript",
         language=transcription.language,
         duration=transcription.duration,
         model=transcription.model_name,
         text=transcription.text or "",
-        segments=tuple(
-            export.ExportSegment(
-                start=s.start,
-                end=s.end,
-                text=s.text,
-                speaker=s.speaker,
-                confidence=s.confidence,
-                words=tuple(
-                    export.ExportWord(
-                        start=w["start"],
-                        end=w["end"],
-                        word=w["word"],
-                        probability=w.get("probability"),
-                    )
-                    for w in s.words
-                ),
-            )
-            for s in transcription.segments
-        ),
+        segments=(),
     )
-    if len(document.segments) > RENDER_INLINE_SEGMENTS:
+    segments = [tuple(row) for row in rows]
+    if len(segments) > RENDER_INLINE_SEGMENTS:
         # A multi-hour transcript takes long enough to lay out to stall every other request.
-        return await asyncio.to_thread(export.render, document, fmt)
-    return export.render(document, fmt)
+        return await asyncio.to_thread(_render, header, segments, fmt)
+    return _render(header, segments, fmt)
+
+
+def _render(
+    header: export.ExportDocument, rows: list[tuple[Any, ...]], fmt: str
+) -> export.Rendered:
+    segments = tuple(
+        export.ExportSegment(
+            start=start,
+            end=end,
+            text=text,
+            speaker=speaker,
+            confidence=confidence,
+            words=tuple(
+                export.ExportWord(
+                    start=w["start"],
+                    end=w["end"],
+                    word=w["word"],
+                    probability=w.get("probability"),
+                )
+                for w in json.loads(words or "[]")
+            ),
+        )
+        for start, end, text, speaker, confidence, words in rows
+    )
+    return export.render(replace(header, segments=segments), fmt)
