@@ -224,7 +224,7 @@ def allowed_methods(request: Request) -> list[str]:
 
 
 _ERROR_DESCRIPTIONS = {
-    400: "Bad request (e.g. malformed_multipart, file_missing)",
+    400: "bad_request: a body that does not parse (malformed_multipart, file_missing, ...)",
     401: "not_authenticated, invalid_token, invalid_api_key",
     403: "forbidden",
     404: "not_found (the id does not exist or is not yours)",
@@ -274,6 +274,8 @@ def document_errors(app: FastAPI) -> None:
                     codes.add(404)
                 if operation.get("parameters") or operation.get("requestBody"):
                     codes.add(422)
+                if operation.get("requestBody"):
+                    codes.add(400)  # a body that does not parse
                 for status in sorted(codes):
                     entry = responses.setdefault(str(status), {})
                     if status == 422 or "content" not in entry:

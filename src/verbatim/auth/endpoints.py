@@ -47,7 +47,12 @@ async def login(body: LoginIn, session: SessionDep, settings: SettingsDep) -> ob
     return service.issue_tokens(user, settings)
 
 
-@router.post("/auth/login/form", response_model=TokenPair, include_in_schema=True)
+@router.post(
+    "/auth/login/form",
+    response_model=TokenPair,
+    include_in_schema=True,
+    responses={401: {"description": "invalid_credentials, invalid_token"}},
+)
 async def login_form(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,
@@ -58,7 +63,11 @@ async def login_form(
     return service.issue_tokens(user, settings)
 
 
-@router.post("/auth/refresh", response_model=TokenPair)
+@router.post(
+    "/auth/refresh",
+    response_model=TokenPair,
+    responses={401: {"description": "invalid_credentials, invalid_token"}},
+)
 async def refresh(body: RefreshIn, session: SessionDep, settings: SettingsDep) -> object:
     user = await service.user_from_token(session, body.refresh_token, settings, "refresh")
     return service.issue_tokens(user, settings)
