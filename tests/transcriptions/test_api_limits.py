@@ -132,28 +132,37 @@ async def test_export_formats_are_case_insensitive(alice: ApiUser) -> None:
 
 
 async def test_a_long_export_does_not_hold_the_event_loop(alice: ApiUser) -> None:
-    """A multi-hour transcript (12,000 segments, 120,000 words) renders in a thread: a
-    concurrent request finishes long before the export does."""
+    """A multi-hour transcript (12,000 segments, 120,000 words) is decoded and rendered in a
+    thread: the event loop (which the test shares with the app) keeps ticking meanwhile.
+    Rendered inline it stalled 6.4 s here; in a thread the worst tick gap was 0.3-0.4 s on
+    2 cores shared with other test runs (hence the generous bound)."""
     tid = await seed_transcript(alice, 12_000, words_per_segment=10)
     url = f"/api/v1/transcriptions/{tid}/export"
+    gaps: list[float] = []
+    done = asyncio.Event()
 
-    async def export(fmt: str, **params: str) -> tuple[float, int]:
-        started = time.perf_counter()
-        r = await alice.get(url, params={"format": fmt, **params})
-        assert r.status_code == 200, r.text
-        return time.perf_counter() - started, len(r.content)
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0.005)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
 
-    async def probe() -> float:
-        await asyncio.sleep(0.3)  # the export is rendering by now
-        started = time.perf_counter()
-        r = await alice.client.get("/health/live")
-        assert r.status_code == 200
-        return time.perf_counter() - started
+    async def export(fmt: str) -> tuple[float, int]:
+        try:
+            started = time.perf_counter()
+            r = await alice.get(url, params={"format": fmt})
+            assert r.status_code == 200, r.text
+            return time.perf_counter() - started, len(r.content)
+        finally:
+            done.set()
 
-    (export_s, size), probe_s = await asyncio.gather(export("srt"), probe())
+    (export_s, size), _ = await asyncio.gather(export("srt"), ticker())
+    worst = max(gaps)
+    print(f"export {size} bytes in {export_s:.2f} s; worst event-loop stall {worst * 1000:.0f} ms")
     assert size > 500_000
-    assert export_s > 0.5, "too fast to tell: make the transcript longer"
-    assert probe_s < export_s / 2, (probe_s, export_s)
+    assert worst < 1.0, f"the loop stalled {worst:.2f} s during a {export_s:.2f} s export"
     # The presigned path encodes and hashes in a thread too, and still works.
     r = await alice.get(url, params={"format": "json", "presigned": "true"})
     assert r.status_code == 200, r.text

@@ -38,6 +38,7 @@ from verbatim.transcriptions.schemas import TranscriptionCreate
 SUPPORTED_ENGINES = ("faster-whisper",)
 # Exports of more segments than this render in a thread, off the event loop (a few ms inline).
 RENDER_INLINE_SEGMENTS = 200
+EXPORT_FETCH_ROWS = 1000
 
 
 async def check_request(settings: Settings, body: TranscriptionCreate) -> ModelRef:
@@ -214,20 +215,23 @@ async def export_transcription(
     audio = await session.get(AudioFile, transcription.audio_file_id)
     # Plain rows with the words as JSON text: decoding them, building the document and
     # rendering it all happen in one call, in a thread for long transcripts.
-    rows = (
-        await session.execute(
-            select(
-                Segment.start,
-                Segment.end,
-                Segment.text,
-                Segment.speaker,
-                Segment.confidence,
-                cast(Segment.words, Text),
-            )
-            .where(Segment.transcription_id == transcription.id)
-            .order_by(Segment.index)
+    stmt = (
+        select(
+            Segment.start,
+            Segment.end,
+            Segment.text,
+            Segment.speaker,
+            Segment.confidence,
+            cast(Segment.words, Text),
         )
-    ).all()
+        .where(Segment.transcription_id == transcription.id)
+        .order_by(Segment.index)
+    )
+    # Streamed in batches, so even fetching a multi-hour transcript yields to the loop.
+    segments: list[tuple[Any, ...]] = []
+    result = await session.stream(stmt.execution_options(yield_per=EXPORT_FETCH_ROWS))
+    async for batch in result.partitions():
+        segments += [tuple(row) for row in batch]
     header = export.ExportDocument(
         id=str(transcription.id),
         title=audio.original_filename if audio else "transcript",
@@ -237,7 +241,6 @@ async def export_transcription(
         text=transcription.text or "",
         segments=(),
     )
-    segments = [tuple(row) for row in rows]
     if len(segments) > RENDER_INLINE_SEGMENTS:
         # A multi-hour transcript takes long enough to lay out to stall every other request.
         return await asyncio.to_thread(_render, header, segments, fmt)
