@@ -148,6 +148,7 @@ def test_schemathesis_finds_no_server_errors(served: str, tmp_path: Path) -> Non
             "--report-json-path",
             str(report),
         ],
+        cwd=tmp_path,  # schemathesis keeps a cache in .schemathesis/ of its working directory
         capture_output=True,
         text=True,
         timeout=900,
