@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from verbatim import __version__
@@ -17,10 +17,11 @@ from verbatim.auth.endpoints import router as auth_router
 from verbatim.config import Settings, get_settings
 from verbatim.downloads.endpoints import router as downloads_router
 from verbatim.engines.process_pool import EnginePool
-from verbatim.errors import install_error_handlers
+from verbatim.errors import document_errors, install_error_handlers
 from verbatim.health.endpoints import router as health_router
 from verbatim.jobs.endpoints import router as jobs_router
 from verbatim.kit.body_timeout import BodyIdleTimeoutMiddleware
+from verbatim.kit.schemas import storable_params
 from verbatim.logs import configure_logging
 from verbatim.runtime import run_runtime
 from verbatim.storage.endpoints import router as storage_router
@@ -94,6 +95,8 @@ def create_app(
         version=__version__,
         description="Self-hosted transcription: upload media, get timed, searchable transcripts.",
         lifespan=lifespan,
+        # Query and path strings PostgreSQL cannot store are a 422 before any endpoint runs.
+        dependencies=[Depends(storable_params)],
     )
     # Inside the request context (added first = innermost): its 408s carry the request id.
     app.add_middleware(BodyIdleTimeoutMiddleware, idle_timeout_s=settings.body_idle_timeout_s)
@@ -111,6 +114,8 @@ def create_app(
         app.include_router(router)
     app.include_router(uploads_router)
     app.include_router(storage_router)  # presigned URLs of the local backend
+    # OpenAPI lists the 401/404/422 (and declared) error answers with the error schema.
+    document_errors(app)
     return app
 
 

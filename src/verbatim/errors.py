@@ -9,7 +9,10 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger(__name__)
@@ -126,6 +129,13 @@ class DatabaseBusy(AppError):
         )
 
 
+class InvalidInput(ValidationFailed):
+    """Input the database cannot store or compare (NUL in text, a number past bigint)."""
+
+    code = "invalid_input"
+    message = "The input contains characters or values that cannot be stored"
+
+
 def _body(request: Request, code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {
         "error": {
@@ -222,16 +232,27 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
         return JSONResponse(
             _body(request, code, str(exc.detail)),
             status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            headers=headers,
         )
 
     @app.exception_handler(sqlalchemy.exc.TimeoutError)
     async def _pool_timeout(request: Request, exc: sqlalchemy.exc.TimeoutError) -> JSONResponse:
         log.warning("database_pool_exhausted", path=request.url.path)
         return error_response(request, DatabaseBusy())
+
+    @app.exception_handler(DataError)
+    async def _data_error(request: Request, exc: DataError) -> JSONResponse:
+        # Last resort: request models and parameters refuse such input before any query, so
+        # reaching this means a field was missed. Still the client's input, never a 500.
+        log.warning("database_data_error", path=request.url.path, error=str(exc.orig)[:200])
+        err = InvalidInput()
+        return JSONResponse(_body(request, err.code, err.message), status_code=err.status_code)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -241,3 +262,99 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             _body(request, "internal_error", "Internal server error"), status_code=500
         )
+
+
+# --- 405 and OpenAPI ---------------------------------------------------------------------------
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the path answers, for `Allow` on a 405.
+
+    Starlette lists only the methods of the first route whose path matched; one path is often
+    served by several routes (GET and POST on a collection). Routes with the same path template
+    as the first match are merged.
+    """
+    scope = dict(request.scope)
+    template: str | None = None
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.router.routes):
+        route_methods = route.methods
+        if route_methods is None:
+            continue
+        match, _ = route.matches(scope)
+        if match is Match.NONE:
+            continue
+        path = getattr(route, "path", None)
+        if template is None:
+            template = path
+        if path == template:
+            methods |= set(route_methods)
+    order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    return sorted(methods, key=lambda m: (order.index(m) if m in order else len(order), m))
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "bad_request: a body that does not parse (malformed_multipart, file_missing, ...)",
+    401: "not_authenticated, invalid_token, invalid_api_key",
+    403: "forbidden",
+    404: "not_found (the id does not exist or is not yours)",
+    409: "conflict",
+    410: "gone",
+    413: "file_too_large",
+    415: "unsupported_media",
+    416: "range_not_satisfiable",
+    422: "validation_error, invalid_input, or a domain code in error.code",
+    429: "rate_limited (with Retry-After)",
+    503: "service unavailable",
+}
+
+
+def document_errors(app: FastAPI) -> None:
+    """List in OpenAPI the error answers routes really give, with the error schema.
+
+    401 on every operation that needs a caller (it has `security`), 404 on every operation with a
+    path parameter, 422 (our envelope, not FastAPI's default shape) on every operation that takes
+    input; codes a route declares itself (409, 413, 415, 429, ...) get the error schema too.
+    """
+    from fastapi.openapi.utils import get_openapi
+
+    from verbatim.kit.schemas import ErrorResponse
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        error_schema = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(error_schema.pop("$defs", {}))
+        components["ErrorResponse"] = error_schema
+        ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+        for path, operations in schema.get("paths", {}).items():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                codes = {int(c) for c in responses if c.isdigit() and int(c) >= 400}
+                if operation.get("security"):
+                    codes.add(401)
+                if "{" in path:
+                    codes.add(404)
+                if operation.get("parameters") or operation.get("requestBody"):
+                    codes.add(422)
+                if operation.get("requestBody"):
+                    codes.add(400)  # a body that does not parse
+                for status in sorted(codes):
+                    entry = responses.setdefault(str(status), {})
+                    if status == 422 or "content" not in entry:
+                        entry["content"] = ref
+                    if status == 422 or not entry.get("description"):
+                        entry["description"] = _ERROR_DESCRIPTIONS.get(status, "error")
+        for unused in ("HTTPValidationError", "ValidationError"):
+            components.pop(unused, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

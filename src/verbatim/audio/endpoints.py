@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request, status
+from fastapi import APIRouter, BackgroundTasks, Request, status
 from fastapi.responses import Response
 
 from verbatim.audio import service
@@ -19,6 +18,7 @@ from verbatim.audio.schemas import (
 )
 from verbatim.audio.store import transcode_from
 from verbatim.deps import CurrentUser, ServicesDep, SessionDep
+from verbatim.kit.pagination import DEFAULT_LIMIT, Limit, Offset
 from verbatim.models import SourceType
 
 router = APIRouter(prefix="/api/v1/audio", tags=["audio"])
@@ -46,6 +46,7 @@ _UPLOAD_BODY = {
     openapi_extra=_UPLOAD_BODY,
     responses={
         200: {"model": UploadOut, "description": "Already in the library (is_duplicate)"},
+        400: {"description": "malformed_multipart, file_missing, empty_file"},
         413: {"description": "file_too_large"},
         415: {"description": "unsupported_media"},
     },
@@ -88,8 +89,8 @@ async def list_audio(
     user: CurrentUser,
     session: SessionDep,
     source_type: SourceType | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
 ) -> object:
     items, total = await service.list_audio(
         session, user, source_type=source_type, limit=limit, offset=offset
@@ -102,7 +103,14 @@ async def get_audio(audio_id: uuid.UUID, user: CurrentUser, session: SessionDep)
     return await service.get_audio(session, user, audio_id)
 
 
-@router.get("/{audio_id}/content", response_class=Response)
+@router.get(
+    "/{audio_id}/content",
+    response_class=Response,
+    responses={
+        410: {"description": "media_expired"},
+        416: {"description": "range_not_satisfiable"},
+    },
+)
 async def get_audio_content(
     audio_id: uuid.UUID,
     request: Request,

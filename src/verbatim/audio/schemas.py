@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from verbatim.kit.schemas import Page
+from verbatim.kit.schemas import Page, RequestModel
 from verbatim.models import SourceType
 
 
@@ -43,8 +44,8 @@ class AudioPage(Page[AudioFileOut]):
     pass
 
 
-class BatchDeleteIn(BaseModel):
-    ids: list[str] = Field(min_length=1, max_length=500)
+class BatchDeleteIn(RequestModel):
+    ids: list[Annotated[str, Field(max_length=100)]] = Field(min_length=1, max_length=500)
 
 
 class BatchFailure(BaseModel):

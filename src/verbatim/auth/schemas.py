@@ -6,27 +6,29 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from verbatim.kit.schemas import RequestModel
 
-class RegisterIn(BaseModel):
+
+class RegisterIn(RequestModel):
     email: EmailStr
     password: str = Field(min_length=8, max_length=256)
 
 
-class LoginIn(BaseModel):
+class LoginIn(RequestModel):
     email: EmailStr
     password: str = Field(min_length=1, max_length=256)
 
 
-class RefreshIn(BaseModel):
+class RefreshIn(RequestModel):
     refresh_token: str = Field(min_length=1, max_length=4096)
 
 
-class PasswordChangeIn(BaseModel):
+class PasswordChangeIn(RequestModel):
     current_password: str = Field(min_length=1, max_length=256)
     new_password: str = Field(min_length=8, max_length=256)
 
 
-class AdminUserIn(BaseModel):
+class AdminUserIn(RequestModel):
     email: EmailStr
     password: str = Field(min_length=8, max_length=256)
     role: Literal["user", "admin"] = "user"
@@ -49,7 +51,7 @@ class UserOut(BaseModel):
     created_at: datetime
 
 
-class ApiKeyIn(BaseModel):
+class ApiKeyIn(RequestModel):
     # No control characters: a NUL would reach PostgreSQL (which refuses it) as a 500.
     name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
 

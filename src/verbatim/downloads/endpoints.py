@@ -5,7 +5,10 @@ from fastapi import APIRouter, Response, status
 from verbatim.deps import CurrentUser, SessionDep, SettingsDep
 from verbatim.downloads import service
 from verbatim.downloads.schemas import DownloadCreate
-from verbatim.jobs.schemas import JobOut
+from verbatim.jobs import service as jobs
+from verbatim.jobs.schemas import JobOut, JobPage
+from verbatim.kit.pagination import DEFAULT_LIMIT, Limit, Offset
+from verbatim.models import JobStatus, JobType
 
 router = APIRouter(prefix="/api/v1/audio", tags=["audio"])
 
@@ -30,3 +33,18 @@ async def start_download(
     job = await service.request_download(session, settings, user, body)
     response.headers["Location"] = f"/api/v1/jobs/{job.id}"
     return job
+
+
+@router.get("/downloads", response_model=JobPage)
+async def list_downloads(
+    user: CurrentUser,
+    session: SessionDep,
+    status: JobStatus | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
+) -> object:
+    """Your download jobs, newest first (the same records as /jobs?type=download)."""
+    items, total = await jobs.list_jobs(
+        session, user, status=status, type=JobType.download, limit=limit, offset=offset
+    )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import socket
 import sys
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from ipaddress import (
     IPv4Address,
@@ -134,6 +135,27 @@ def parse_ip(host: str) -> IPAddress | None:
 
 
 _LOCALHOST_ADDRESSES = (IPv4Address("127.0.0.1"), IPv6Address("::1"))
+# Full stops IDNA (UTS #46) reads as "." in a host name: ideographic, fullwidth, halfwidth.
+_IDNA_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+
+
+def normalize_host(host: str) -> str:
+    """The host as a resolver will see it, mapped as IDNA does (UTS #46: NFKC, the other full
+    stops as "."), so an address in circled or fullwidth digits, or with ideographic full
+    stops, is checked as the address it is, up front.
+
+    Raises UrlRefused for a host IDNA cannot encode.
+    """
+    if host.isascii():
+        return host.lower()
+    mapped = unicodedata.normalize("NFKC", host.translate(_IDNA_DOTS)).translate(_IDNA_DOTS)
+    mapped = mapped.lower()
+    if mapped.isascii():
+        return mapped
+    try:
+        return mapped.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise UrlRefused("invalid_url", "The URL's host is not a valid domain name") from exc
 
 
 def validate_url(url: str, allow: Sequence[Network] = ()) -> str:
@@ -157,6 +179,7 @@ def validate_url(url: str, allow: Sequence[Network] = ()) -> str:
         raise UrlRefused("invalid_url", "The URL has no host")
     if port == 0:
         raise UrlRefused("invalid_url", "The URL has no valid port")
+    host = normalize_host(host)
     addr = parse_ip(host)
     if addr is not None:
         candidates: Iterable[IPAddress] = (addr,)

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from verbatim.downloads.guard import MAX_URL_LENGTH
+from verbatim.kit.schemas import RequestModel
 from verbatim.transcriptions.schemas import TranscriptionCreate
 
 
-class DownloadCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DownloadCreate(RequestModel):
     url: str = Field(
         min_length=1,
         max_length=MAX_URL_LENGTH,

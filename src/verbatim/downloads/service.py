@@ -28,7 +28,9 @@ async def request_download(
         raise ValidationFailed(exc.message, code=exc.code) from exc
     transcribe = None
     if body.transcribe is not None:
-        transcriptions.check_request(settings, body.transcribe)  # 422 now, not after the download
+        await transcriptions.check_request(
+            settings, body.transcribe
+        )  # 422 now, not after the download
         transcribe = body.transcribe.model_dump(mode="json")
     now = await _check_rate(session, settings, user)
     job = Job(

@@ -6,12 +6,19 @@ job failed: nothing is downloaded at run time.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
+import time
 from pathlib import Path
 
 from verbatim.engines.base import ModelRef, ModelUnavailable
 
 BUNDLED_MODEL = "tiny.en"
+# How long a lookup's answer (found or not) is reused by `resolve_model_async`: long enough that
+# requests never touch the filesystem, short enough that a model put in VERBATIM_MODELS_DIR
+# (or removed) is seen within a minute without a restart.
+RESOLVE_CACHE_S = 60.0
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
 
 
@@ -68,3 +75,41 @@ def _huggingface_cache(name: str) -> Path | None:
     except Exception:
         return None
     return path if _is_model_dir(path) else None
+
+
+_cache: dict[tuple[str, str | None], tuple[float, ModelRef | ModelUnavailable]] = {}
+_cache_lock = threading.Lock()
+
+
+async def resolve_model_async(name: str, models_dir: Path | None) -> ModelRef:
+    """`resolve_model` for code on the event loop: the filesystem (and Hugging Face cache)
+    lookups run in a thread, and answers are cached for RESOLVE_CACHE_S."""
+    key = (name, str(models_dir) if models_dir is not None else None)
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit is None or now - hit[0] > RESOLVE_CACHE_S:
+        try:
+            answer: ModelRef | ModelUnavailable = await asyncio.to_thread(
+                resolve_model, name, models_dir
+            )
+        except ModelUnavailable as exc:
+            answer = exc
+        with _cache_lock:
+            if len(_cache) > 256:  # names come from users: keep the cache small
+                _cache.clear()
+            _cache[key] = (now, answer)
+    else:
+        answer = hit[1]
+    if isinstance(answer, ModelUnavailable):
+        # A fresh exception each time (the cached one keeps its first traceback).
+        error = ModelUnavailable(answer.name, "")
+        error.message = answer.message
+        error.args = answer.args
+        raise error
+    return answer
+
+
+def clear_resolve_cache() -> None:
+    with _cache_lock:
+        _cache.clear()

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from verbatim.deps import CurrentUser, SessionDep
 from verbatim.jobs import service
 from verbatim.jobs.schemas import JobOut, JobPage
+from verbatim.kit.pagination import DEFAULT_LIMIT, Limit, Offset
 from verbatim.models import JobStatus, JobType
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -19,8 +19,8 @@ async def list_jobs(
     session: SessionDep,
     status: JobStatus | None = None,
     type: JobType | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
 ) -> object:
     items, total = await service.list_jobs(
         session, user, status=status, type=type, limit=limit, offset=offset
@@ -33,6 +33,10 @@ async def get_job(job_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> 
     return await service.get_job(session, user, job_id)
 
 
-@router.post("/{job_id}/cancel", response_model=JobOut)
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobOut,
+    responses={409: {"description": "job_not_cancellable"}},
+)
 async def cancel_job(job_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> object:
     return await service.cancel_job(session, user, job_id)

@@ -8,23 +8,33 @@ from fastapi.responses import JSONResponse, Response
 
 from verbatim.deps import CurrentUser, ServicesDep, SessionDep, SettingsDep
 from verbatim.kit.http import absolute_url, content_disposition
+from verbatim.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Limit, Offset
 from verbatim.models import TranscriptionStatus
 from verbatim.transcriptions import service
 from verbatim.transcriptions.export_links import presigned_export
 from verbatim.transcriptions.schemas import (
+    SegmentPage,
     TranscriptionCreate,
     TranscriptionOut,
     TranscriptionPage,
     TranscriptionStarted,
+    TranscriptionSummary,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["transcriptions"])
+
+# Segments in GET /transcriptions/{id} unless asked otherwise: about an hour of speech.
+DEFAULT_SEGMENTS = 200
 
 
 @router.post(
     "/audio/{audio_id}/transcriptions",
     response_model=TranscriptionStarted,
     status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        410: {"description": "media_expired"},
+        422: {"description": "model_unavailable, engine_unavailable, mode_unsupported, ..."},
+    },
 )
 async def start_transcription(
     audio_id: uuid.UUID,
@@ -47,8 +57,8 @@ async def list_transcriptions(
     status: TranscriptionStatus | None = None,
     audio_file_id: uuid.UUID | None = None,
     language: Annotated[str | None, Query(max_length=20)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
 ) -> object:
     items, total = await service.list_transcriptions(
         session,
@@ -62,11 +72,60 @@ async def list_transcriptions(
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
+_WORDS = Query(description="Include each segment's words (false: words are [])")
+
+
 @router.get("/transcriptions/{transcription_id}", response_model=TranscriptionOut)
 async def get_transcription(
-    transcription_id: uuid.UUID, user: CurrentUser, session: SessionDep
+    transcription_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    segments_limit: Annotated[
+        int, Query(ge=0, le=MAX_LIMIT, description="Segments in this answer (0: none)")
+    ] = DEFAULT_SEGMENTS,
+    segments_offset: Offset = 0,
+    words: Annotated[bool, _WORDS] = True,
 ) -> object:
-    return await service.get_transcription(session, user, transcription_id, with_segments=True)
+    """The transcription with one page of its segments (`segments_total` says how many there
+    are); page through the rest here or at /transcriptions/{id}/segments."""
+    transcription = await service.get_transcription(session, user, transcription_id)
+    segments: list[dict[str, object]] = []
+    total = 0
+    if segments_limit:
+        segments, total = await service.segment_page(
+            session, transcription, limit=segments_limit, offset=segments_offset, words=words
+        )
+    else:
+        _, total = await service.segment_page(
+            session, transcription, limit=1, offset=0, words=False
+        )
+    summary = TranscriptionSummary.model_validate(transcription).model_dump()
+    return {
+        **summary,
+        "text": transcription.text,
+        "quality": transcription.quality,
+        "segments": segments,
+        "segments_total": total,
+        "segments_offset": segments_offset,
+        "segments_limit": segments_limit,
+    }
+
+
+@router.get("/transcriptions/{transcription_id}/segments", response_model=SegmentPage)
+async def list_segments(
+    transcription_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
+    words: Annotated[bool, _WORDS] = True,
+) -> object:
+    """The transcription's segments in order, paged."""
+    transcription = await service.get_transcription(session, user, transcription_id)
+    items, total = await service.segment_page(
+        session, transcription, limit=limit, offset=offset, words=words
+    )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 @router.delete("/transcriptions/{transcription_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -81,6 +140,8 @@ async def delete_transcription(
     "/transcriptions/{transcription_id}/export",
     response_class=Response,
     responses={
+        409: {"description": "transcription_not_ready"},
+        422: {"description": "unsupported_format"},
         200: {
             "content": {
                 "text/plain": {},
@@ -89,7 +150,7 @@ async def delete_transcription(
                 "application/json": {},
                 "text/csv": {},
             }
-        }
+        },
     },
 )
 async def export_transcription(
@@ -98,7 +159,9 @@ async def export_transcription(
     user: CurrentUser,
     session: SessionDep,
     services: ServicesDep,
-    format: Annotated[str, Query(max_length=10)] = "txt",
+    format: Annotated[
+        str, Query(max_length=10, description="txt, srt, vtt, json or csv (any case)")
+    ] = "txt",
     presigned: Annotated[
         bool, Query(description="Answer {url, expires_at} (a short-lived link) instead")
     ] = False,

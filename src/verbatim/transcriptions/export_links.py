@@ -27,6 +27,11 @@ class ExportLink:
     content_type: str
 
 
+def _encode_and_hash(content: str) -> tuple[bytes, str]:
+    data = content.encode("utf-8")
+    return data, hashlib.sha256(data).hexdigest()[:16]
+
+
 async def presigned_export(
     storage: Storage,
     user: User,
@@ -34,8 +39,8 @@ async def presigned_export(
     rendered: Rendered,
     expires_s: int,
 ) -> ExportLink:
-    data = rendered.content.encode("utf-8")
-    digest = hashlib.sha256(data).hexdigest()[:16]
+    # Encoding and hashing a long transcript would hold the event loop: done in a thread.
+    data, digest = await asyncio.to_thread(_encode_and_hash, rendered.content)
     key = (
         f"{EXPORTS_PREFIX}user_{user.id}/{transcription_id}/{digest}_"
         f"{safe_filename(rendered.filename)}"

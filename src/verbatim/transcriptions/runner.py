@@ -15,7 +15,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verbatim.engines.base import EngineError, EngineResult, TranscribeOptions
-from verbatim.engines.models import resolve_model
+from verbatim.engines.models import resolve_model_async
 from verbatim.jobs.lifecycle import JobContext, JobFailed, JobKind, TransientJobError
 from verbatim.models import AudioFile, Job, JobType, Segment, Transcription, TranscriptionStatus
 from verbatim.models.base import utcnow
@@ -64,7 +64,7 @@ class TranscriptionJob(JobKind[Inputs, EngineResult]):
             await ctx.progress(100.0 * done / total if total > 0 else 0.0)
 
         try:
-            model = resolve_model(inputs.model_name, services.settings.models_dir)
+            model = await resolve_model_async(inputs.model_name, services.settings.models_dir)
             # With S3 this downloads to a temporary file (in a thread), removed afterwards.
             async with (
                 local_copy(services.storage, inputs.storage_key) as path,

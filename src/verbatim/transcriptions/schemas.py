@@ -3,23 +3,27 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
-from verbatim.kit.schemas import Page
+from verbatim.kit.schemas import Page, RequestModel
 from verbatim.models import Mode, TranscriptionStatus
 
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 
 
-class TranscriptionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    language: str | None = Field(default=None, description="ISO 639-1 code; omit to detect")
-    model: str | None = Field(default=None, description="e.g. tiny.en, large-v3, or a path")
-    mode: Mode = Mode.mono
-    engine: str = Field(default="faster-whisper")
+class TranscriptionCreate(RequestModel):
+    language: str | None = Field(
+        default=None, max_length=20, description="ISO 639-1 code; omit to detect"
+    )
+    model: str | None = Field(
+        default=None, max_length=200, description="e.g. tiny.en, large-v3, or a path"
+    )
+    mode: Annotated[Mode, Strict(False)] = Field(
+        default=Mode.mono, description="mono only for now: dialogue is refused (mode_unsupported)"
+    )
+    engine: str = Field(default="faster-whisper", max_length=50)
     word_timestamps: bool = True
     vad_filter: bool = False
     beam_size: int = Field(default=5, ge=1, le=10)
@@ -87,7 +91,16 @@ class TranscriptionSummary(BaseModel):
 class TranscriptionOut(TranscriptionSummary):
     text: str | None
     quality: dict[str, Any] | None
+    # One page of segments (segments_offset, segments_limit); all of them are at
+    # GET /transcriptions/{id}/segments, paged.
     segments: list[SegmentOut]
+    segments_total: int
+    segments_offset: int
+    segments_limit: int
+
+
+class SegmentPage(Page[SegmentOut]):
+    pass
 
 
 class TranscriptionPage(Page[TranscriptionSummary]):

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
+from dataclasses import replace
+from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, Text, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer as defer_column
 from sqlalchemy.orm import selectinload
 
 from verbatim.audio.delivery import MediaExpired
 from verbatim.audio.service import get_audio
 from verbatim.config import Settings
 from verbatim.engines.base import ModelRef, ModelUnavailable
-from verbatim.engines.models import resolve_model
+from verbatim.engines.models import resolve_model_async
 from verbatim.errors import Conflict, NotFound, ValidationFailed
 from verbatim.jobs.service import defer, mark_cancelled
 from verbatim.kit.pagination import paginate
@@ -20,6 +25,8 @@ from verbatim.models import (
     AudioFile,
     Job,
     JobType,
+    Mode,
+    Segment,
     Transcription,
     TranscriptionStatus,
     User,
@@ -29,10 +36,21 @@ from verbatim.transcriptions import export
 from verbatim.transcriptions.schemas import TranscriptionCreate
 
 SUPPORTED_ENGINES = ("faster-whisper",)
+# Exports of more segments than this render in a thread, off the event loop (a few ms inline).
+RENDER_INLINE_SEGMENTS = 200
+EXPORT_FETCH_ROWS = 1000
 
 
-def check_request(settings: Settings, body: TranscriptionCreate) -> ModelRef:
-    """The model a request will use; 422 for an engine, model or language this server lacks."""
+async def check_request(settings: Settings, body: TranscriptionCreate) -> ModelRef:
+    """The model a request will use; 422 for an engine, model, mode or language this server
+    lacks. The model lookup runs off the event loop and is cached (engines.models)."""
+    if body.mode is not Mode.mono:
+        # Accepted before and silently transcribed as mono: refused until diarization lands.
+        raise ValidationFailed(
+            f"Mode {body.mode.value!r} is not supported yet",
+            code="mode_unsupported",
+            details={"supported": [Mode.mono.value]},
+        )
     if body.engine not in SUPPORTED_ENGINES:
         raise ValidationFailed(
             f"Unknown engine {body.engine!r}",
@@ -42,7 +60,7 @@ def check_request(settings: Settings, body: TranscriptionCreate) -> ModelRef:
     model_name = body.model or settings.default_model
     try:
         # Refused now, not after a job failed: nothing is downloaded at run time.
-        model = resolve_model(model_name, settings.models_dir)
+        model = await resolve_model_async(model_name, settings.models_dir)
     except ModelUnavailable as exc:
         raise ValidationFailed(exc.message, code="model_unavailable") from exc
     if body.language and model.name.endswith(".en") and body.language != "en":
@@ -62,7 +80,7 @@ async def request_transcription(
     audio = await get_audio(session, user, audio_id)
     if audio.media_deleted_at is not None:
         raise MediaExpired()
-    model = check_request(settings, body)
+    model = await check_request(settings, body)
     transcription = Transcription(
         user_id=user.id,
         tenant_id=user.tenant_id,
@@ -113,6 +131,36 @@ async def get_transcription(
     return transcription
 
 
+async def segment_page(
+    session: AsyncSession,
+    transcription: Transcription,
+    *,
+    limit: int,
+    offset: int,
+    words: bool = True,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of a transcription's segments, in order; without their words unless `words`."""
+    stmt = (
+        select(Segment).where(Segment.transcription_id == transcription.id).order_by(Segment.index)
+    )
+    if not words:
+        stmt = stmt.options(defer_column(Segment.words))
+    rows, total = await paginate(session, stmt, limit, offset)
+    items = [
+        {
+            "index": s.index,
+            "start": s.start,
+            "end": s.end,
+            "text": s.text,
+            "speaker": s.speaker,
+            "confidence": s.confidence,
+            "words": s.words if words else [],
+        }
+        for s in rows
+    ]
+    return items, total
+
+
 async def list_transcriptions(
     session: AsyncSession,
     user: User,
@@ -151,44 +199,74 @@ async def delete_transcription(
 async def export_transcription(
     session: AsyncSession, user: User, transcription_id: uuid.UUID, fmt: str
 ) -> export.Rendered:
+    fmt = fmt.lower()
     if fmt not in export.FORMATS:
         raise ValidationFailed(
             f"Unknown format {fmt!r}",
             code="unsupported_format",
             details={"supported": list(export.FORMATS)},
         )
-    transcription = await get_transcription(session, user, transcription_id, with_segments=True)
+    transcription = await get_transcription(session, user, transcription_id)
     if transcription.status is not TranscriptionStatus.completed:
         raise Conflict(
             f"The transcription is {transcription.status.value}, not completed",
             code="transcription_not_ready",
         )
     audio = await session.get(AudioFile, transcription.audio_file_id)
-    document = export.ExportDocument(
+    # Plain rows with the words as JSON text: decoding them, building the document and
+    # rendering it all happen in one call, in a thread for long transcripts.
+    stmt = (
+        select(
+            Segment.start,
+            Segment.end,
+            Segment.text,
+            Segment.speaker,
+            Segment.confidence,
+            cast(Segment.words, Text),
+        )
+        .where(Segment.transcription_id == transcription.id)
+        .order_by(Segment.index)
+    )
+    # Streamed in batches, so even fetching a multi-hour transcript yields to the loop.
+    segments: list[tuple[Any, ...]] = []
+    result = await session.stream(stmt.execution_options(yield_per=EXPORT_FETCH_ROWS))
+    async for batch in result.partitions():
+        segments += [tuple(row) for row in batch]
+    header = export.ExportDocument(
         id=str(transcription.id),
         title=audio.original_filename if audio else "transcript",
         language=transcription.language,
         duration=transcription.duration,
         model=transcription.model_name,
         text=transcription.text or "",
-        segments=tuple(
-            export.ExportSegment(
-                start=s.start,
-                end=s.end,
-                text=s.text,
-                speaker=s.speaker,
-                confidence=s.confidence,
-                words=tuple(
-                    export.ExportWord(
-                        start=w["start"],
-                        end=w["end"],
-                        word=w["word"],
-                        probability=w.get("probability"),
-                    )
-                    for w in s.words
-                ),
-            )
-            for s in transcription.segments
-        ),
+        segments=(),
     )
-    return export.render(document, fmt)
+    if len(segments) > RENDER_INLINE_SEGMENTS:
+        # A multi-hour transcript takes long enough to lay out to stall every other request.
+        return await asyncio.to_thread(_render, header, segments, fmt)
+    return _render(header, segments, fmt)
+
+
+def _render(
+    header: export.ExportDocument, rows: list[tuple[Any, ...]], fmt: str
+) -> export.Rendered:
+    segments = tuple(
+        export.ExportSegment(
+            start=start,
+            end=end,
+            text=text,
+            speaker=speaker,
+            confidence=confidence,
+            words=tuple(
+                export.ExportWord(
+                    start=w["start"],
+                    end=w["end"],
+                    word=w["word"],
+                    probability=w.get("probability"),
+                )
+                for w in json.loads(words or "[]")
+            ),
+        )
+        for start, end, text, speaker, confidence, words in rows
+    )
+    return export.render(replace(header, segments=segments), fmt)

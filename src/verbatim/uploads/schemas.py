@@ -6,10 +6,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from verbatim.kit.schemas import RequestModel
 from verbatim.models import UploadStatus
 
 
-class UploadCreate(BaseModel):
+class UploadCreate(RequestModel):
     filename: str = Field(min_length=1, max_length=255)
     size: int = Field(gt=0, description="bytes the client will upload")
     content_type: str | None = Field(default=None, max_length=100, description="a hint only")
