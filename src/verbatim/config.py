@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     allow_registration: bool = True
 
     max_upload_bytes: int = 500 * 1024 * 1024
+    # Media probing (PyAV) runs in this many child processes; a probe past the timeout is killed.
+    probe_workers: int = Field(default=2, ge=1, le=32)
+    probe_timeout_s: float = Field(default=300, gt=0)
 
     # Media storage: the local filesystem (data_dir/media) or any S3-compatible object store.
     storage: Literal["local", "s3"] = "local"
