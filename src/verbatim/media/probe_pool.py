@@ -31,6 +31,7 @@ from verbatim.media.probe import NotMedia, ProbeResult, TooShort, probe
 log = structlog.get_logger(__name__)
 
 _WAIT_FOR_IDLE_S = 0.01
+_START_TIMEOUT_S = 60.0
 
 
 class ProbeFailed(AppError):
@@ -50,6 +51,7 @@ ProbeFunc = Callable[[Path], ProbeResult]
 
 def _serve(conn: Connection, func: ProbeFunc) -> None:
     """The child's loop: a path in, ("ok", result) or an error tuple out."""
+    conn.send(("ready",))
     while True:
         try:
             path = conn.recv()
@@ -81,14 +83,26 @@ class _Worker:
         self.process.start()
         child.close()
         self.conn = parent
+        # Start-up (importing PyAV) does not count against a probe's timeout.
+        try:
+            ready = parent.poll(_START_TIMEOUT_S) and parent.recv() == ("ready",)
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            self.kill()
+            raise ProbeFailed(details={"reason": "worker_start_failed"})
 
     def call(self, path: Path, timeout_s: float) -> tuple[Any, ...]:
         try:
             self.conn.send(str(path))
-            if not self.conn.poll(timeout_s):
-                raise TimeoutError
+            arrived = self.conn.poll(timeout_s)
+        except OSError as exc:  # BrokenPipeError: it died between two probes
+            raise _Crashed from exc
+        if not arrived:
+            raise TimeoutError
+        try:
             answer: tuple[Any, ...] = self.conn.recv()
-        except (EOFError, OSError, BrokenPipeError) as exc:
+        except (EOFError, OSError) as exc:
             raise _Crashed from exc
         return answer
 
