@@ -85,6 +85,7 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(RedactTokens())  # any library's line that reaches our handler
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

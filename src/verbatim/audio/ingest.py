@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from email.utils import collapse_rfc2231_value, decode_rfc2231
 from pathlib import Path
 from typing import IO
+from urllib.parse import unquote_to_bytes
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -46,17 +47,30 @@ def _decode(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
+_EXTENDED = re.compile(rb"(?:^|;)\s*filename\*\s*=\s*([^;\s]+)", re.IGNORECASE)
+
+
+def _extended_filename(disposition: bytes) -> str | None:
+    """RFC 5987 `filename*=charset'lang'percent-encoded`, or None."""
+    match = _EXTENDED.search(disposition)
+    if match is None:
+        return None
+    charset, quote_char, rest = match.group(1).decode("latin-1").partition("'")
+    _, _, encoded = rest.partition("'")
+    if not quote_char:
+        return None
+    raw = unquote_to_bytes(encoded)
+    try:
+        return raw.decode(charset or "utf-8")
+    except (LookupError, UnicodeDecodeError):
+        return _decode(raw)
+
+
 def part_filename(disposition: bytes) -> tuple[str | None, str | None]:
     """(field name, file name) from a part's Content-Disposition, as a browser wrote it."""
     _, params = parse_options_header(disposition)
     name = params.get(b"name")
-    filename: str | None = None
-    extended = params.get(b"filename*")
-    if extended is not None:
-        try:
-            filename = collapse_rfc2231_value(decode_rfc2231(_decode(extended)))
-        except (ValueError, LookupError):
-            filename = None
+    filename = _extended_filename(disposition)
     if filename is None and b"filename" in params:
         # WHATWG form encoding writes a quote as %22 (and CR, LF as %0D, %0A).
         filename = _decode(params[b"filename"]).replace("%22", '"')

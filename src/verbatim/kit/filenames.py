@@ -37,10 +37,10 @@ def display_name(name: str, default: str = "audio", max_length: int = DISPLAY_NA
     """The name as people should see it: the last path component, NFC, without control,
     bidirectional-override or other invisible format characters, trimmed and bounded."""
     name = unicodedata.normalize("NFC", _strip_path(name)).translate(_BIDI)
+    name = " ".join(name.split())  # any run of whitespace (tabs, newlines) becomes one space
     name = "".join(
         ch for ch in name if unicodedata.category(ch) not in {"Cc", "Cf", "Cs", "Co", "Cn"}
     )
-    name = " ".join(name.split())  # any run of whitespace becomes one space
     name = name.strip(" .")  # no "..", no hidden dot-files, no trailing dots (Windows)
     return _bounded(name, max_length) or default
 

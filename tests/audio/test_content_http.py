@@ -1,0 +1,71 @@
+"""HTTP conformance of /audio/{id}/content: HEAD (also for the S3 redirect) and If-Range."""
+
+from __future__ import annotations
+
+from email.utils import format_datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import FIXTURES, ApiUser
+from tests.s3 import backend_settings, fetch
+from verbatim.config import Settings
+
+
+@pytest.fixture(params=["local", "s3"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Settings:
+    moto = request.getfixturevalue("moto_s3") if request.param == "s3" else None
+    return backend_settings(request.param, tmp_path, database_url, moto)
+
+
+async def _upload(user: ApiUser) -> dict[str, Any]:
+    r = await user.upload(FIXTURES / "speech.mp3")
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def test_head_has_the_headers_of_get_and_no_body(alice: ApiUser, settings: Settings) -> None:
+    audio = await _upload(alice)
+    url = f"/api/v1/audio/{audio['id']}/content"
+    get = await alice.get(url)
+    head = await alice.client.head(url, headers=alice.headers)
+    assert head.status_code == get.status_code  # 200 local, 307 with S3
+    assert head.content == b""
+    for name in ("etag", "last-modified", "content-disposition", "cache-control"):
+        assert head.headers[name] == get.headers[name]
+    if settings.storage == "s3":
+        assert head.status_code == 307 and head.headers["location"]
+    else:
+        assert head.status_code == 200
+        assert head.headers["content-length"] == str(audio["size_bytes"])
+        assert head.headers["accept-ranges"] == "bytes"
+        assert head.headers["content-type"] == "audio/mpeg"
+        ranged = await alice.client.head(url, headers={**alice.headers, "Range": "bytes=0-9"})
+        assert ranged.status_code == 206 and ranged.headers["content-length"] == "10"
+        assert ranged.content == b""
+
+
+async def test_stale_if_range_gets_the_whole_file(alice: ApiUser, settings: Settings) -> None:
+    audio = await _upload(alice)
+    data = (FIXTURES / "speech.mp3").read_bytes()
+    url = f"/api/v1/audio/{audio['id']}/content"
+    first = await fetch(alice, url)
+    api = first.history[0] if first.history else first
+    etag, modified = api.headers["etag"], api.headers["last-modified"]
+    old_date = format_datetime(datetime.now(UTC) - timedelta(days=3), usegmt=True)
+
+    if settings.storage == "s3":
+        # The redirect carries no body: S3 answers Range and If-Range itself with its own ETag.
+        return
+    for stale in ('"0000"', f"W/{etag}", old_date, "garbage"):
+        r = await alice.get(url, headers={"Range": "bytes=0-9", "If-Range": stale})
+        assert r.status_code == 200, stale
+        assert r.content == data
+        assert "content-range" not in r.headers
+    for fresh in (etag, modified):
+        r = await alice.get(url, headers={"Range": "bytes=0-9", "If-Range": fresh})
+        assert r.status_code == 206, fresh
+        assert r.content == data[:10]
