@@ -166,5 +166,3 @@ async def test_pool_answers_like_probe(tmp_path: Path) -> None:
             await pool.probe(FIXTURES / "not_audio.mp3")
     finally:
         pool.close()
-
-

@@ -63,7 +63,7 @@ def test_every_local_write_is_private(tmp_path: Path, open_umask: None) -> None:
 
 async def test_temporary_files_are_private(tmp_path: Path, open_umask: None) -> None:
     async def body() -> AsyncIterator[bytes]:
-        yield b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\n"
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
         yield b"x" * 100
         yield b"\r\n--b--\r\n"
 

@@ -67,7 +67,9 @@ async def test_a_failed_commit_does_not_strand_a_multipart_upload(
     upload = await create(alice, "long.wav", len(data))
     for part in upload["multipart"]["parts"]:
         start = (part["part_number"] - 1) * upload["multipart"]["part_size"]
-        assert (await put(alice, part["url"], data[start : start + part["size"]])).status_code == 200
+        assert (
+            await put(alice, part["url"], data[start : start + part["size"]])
+        ).status_code == 200
 
     await _complete_then_roll_back(alice, upload["id"])
     r = await alice.post(upload["complete_url"])

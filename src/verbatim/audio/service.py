@@ -26,15 +26,14 @@ log = structlog.get_logger(__name__)
 
 
 def storage_key_for(user: User, filename: str, now: datetime | None = None) -> str:
-    """A key of its own for every row, never reused: `uploads/user_{id}/{YYYY}/{MM}/{random}_{name}`.
+    """A key of its own for every row, never reused:
+    `uploads/user_{id}/{YYYY}/{MM}/{random 128 bits}_{safe name}`.
 
     Keys were `{sha256[:16]}_{name}` once: deleting a file and uploading the same bytes again
     before the deferred object delete ran gave the new row the old key, and the delete then
     removed the live object."""
     now = now or datetime.now(UTC)
-    return (
-        f"uploads/user_{user.id}/{now:%Y}/{now:%m}/{uuid.uuid4().hex}_{safe_filename(filename)}"
-    )
+    return f"uploads/user_{user.id}/{now:%Y}/{now:%m}/{uuid.uuid4().hex}_{safe_filename(filename)}"
 
 
 async def probe_or_reject(path: Path) -> ProbeResult:

@@ -26,7 +26,7 @@ def content_disposition(filename: str, inline: bool = False) -> str:
     kind = "inline" if inline else "attachment"
     shown = display_name(filename, default="file")
     return (
-        f"{kind}; filename=\"{safe_filename(shown)}\"; "
+        f'{kind}; filename="{safe_filename(shown)}"; '
         f"filename*=UTF-8''{quote(shown, safe=_ATTR_CHARS)}"
     )
 

@@ -127,9 +127,7 @@ def _measure(container: av.container.InputContainer, audio: av.AudioStream) -> f
     return measured
 
 
-def _header_duration(
-    container: av.container.InputContainer, audio: av.AudioStream
-) -> float | None:
+def _header_duration(container: av.container.InputContainer, audio: av.AudioStream) -> float | None:
     if audio.duration is not None and audio.time_base is not None:
         return float(audio.duration * audio.time_base)
     if container.duration is not None:

@@ -121,13 +121,14 @@ class ProbePool:
         self._idle: list[_Worker | None] = [None] * self.size  # None: not started (yet/again)
         self._busy = 0
 
-    def _take(self) -> _Worker | None | bool:
-        """An idle slot (a worker or None to start one), or False when all are busy."""
+    def _take(self) -> tuple[bool, _Worker | None]:
+        """(True, an idle slot: a worker or None to start one), or (False, None) when all
+        are busy."""
         with self._lock:
             if not self._idle:
-                return False
+                return False, None
             self._busy += 1
-            return self._idle.pop()
+            return True, self._idle.pop()
 
     def _give_back(self, worker: _Worker | None) -> None:
         with self._lock:
@@ -161,9 +162,10 @@ class ProbePool:
             self._give_back(worker)
 
     async def probe(self, path: Path) -> ProbeResult:
-        while (slot := self._take()) is False:
+        taken, slot = self._take()
+        while not taken:
             await asyncio.sleep(_WAIT_FOR_IDLE_S)
-        assert slot is not False
+            taken, slot = self._take()
         answer = await asyncio.to_thread(self._run, slot, path)
         kind = answer[0]
         if kind == "ok":

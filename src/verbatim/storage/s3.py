@@ -25,7 +25,6 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from verbatim.kit.http import content_disposition
-from verbatim.storage.local import create_private, make_private_dirs
 from verbatim.storage.base import (
     ListedObject,
     MultipartUpload,
@@ -36,6 +35,7 @@ from verbatim.storage.base import (
     StorageUnavailable,
     check_key,
 )
+from verbatim.storage.local import create_private, make_private_dirs
 
 log = structlog.get_logger(__name__)
 

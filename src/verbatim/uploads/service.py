@@ -17,10 +17,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, NoReturn
 
 import structlog
-from sqlalchemy import Select, select
+from sqlalchemy import Select, event, select
 from sqlalchemy.ext.asyncio import AsyncSession
-
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 from sqlalchemy.util import await_only
 
@@ -241,6 +239,7 @@ async def complete_upload(
 
 
 # --- the staging object is deleted only once the completion is committed --------------------
+
 
 def delete_staging_after_commit(session: AsyncSession, storage: Storage, key: str) -> None:
     """Delete the staging object once this session commits, never before: if the commit
