@@ -53,17 +53,3 @@ async def test_reupload_between_delete_commit_and_object_delete_keeps_the_new_me
     r = await fetch(alice, f"/api/v1/audio/{second['id']}/content")
     assert r.status_code == 200, r.text
     assert r.content == data
-
-
-async def test_two_rows_never_share_a_key(alice: ApiUser, bob: ApiUser) -> None:
-    a = (await alice.upload(FIXTURES / "speech.wav", filename="same.wav")).json()
-    b = (await bob.upload(FIXTURES / "speech.wav", filename="same.wav")).json()
-    async with get_services().sessionmaker() as session:
-        keys = set(
-            await session.scalars(
-                select(AudioFile.storage_key).where(
-                    AudioFile.id.in_([uuid.UUID(a["id"]), uuid.UUID(b["id"])])
-                )
-            )
-        )
-    assert len(keys) == 2
