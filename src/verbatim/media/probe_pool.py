@@ -27,7 +27,7 @@ from typing import Any
 
 import structlog
 
-from verbatim.errors import AppError
+from verbatim.errors import UnsupportedMedia
 from verbatim.media.probe import NotMedia, ProbeResult, TooShort, probe
 
 log = structlog.get_logger(__name__)
@@ -36,13 +36,15 @@ _WAIT_FOR_IDLE_S = 0.01
 _START_TIMEOUT_S = 60.0
 
 
-class ProbeFailed(AppError):
+# Both are kinds of UnsupportedMedia, so every caller that already handles "not usable media"
+# (the download job, a direct upload's rejection) handles them too; their status and code differ.
+class ProbeFailed(UnsupportedMedia):
     status_code = 422
     code = "media_probe_failed"
     message = "The file could not be examined (its decoder crashed or took too long)"
 
 
-class MediaTooShort(AppError):
+class MediaTooShort(UnsupportedMedia):
     status_code = 422
     code = "media_too_short"
     message = "The file holds (almost) no audio"
