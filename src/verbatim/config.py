@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     body_idle_timeout_s: float = Field(default=30.0, gt=0)
     # Request line and headers together (`verbatim serve`): larger ones get 431.
     max_header_bytes: int = Field(default=64 * 1024, ge=8 * 1024)
+    # Media probing (PyAV) runs in this many child processes; a probe past the timeout is killed.
+    probe_workers: int = Field(default=2, ge=1, le=32)
+    probe_timeout_s: float = Field(default=300, gt=0)
 
     # Media storage: the local filesystem (data_dir/media) or any S3-compatible object store.
     storage: Literal["local", "s3"] = "local"

@@ -116,7 +116,7 @@ async def test_part_urls_are_bound_to_their_upload(alice: ApiUser, settings: Set
     r = await alice.delete(f"/api/v1/uploads/{upload['id']}")
     assert r.status_code == 204
     r = await put(alice, part["url"], data[: 5 * MIB])
-    assert r.status_code == 404 and r.json()["error"]["code"] == "upload_not_found"
+    assert r.status_code == 409 and r.json()["error"]["code"] == "upload_aborted"
     assert object_keys(settings) == [] and leftovers(settings) == []
 
 

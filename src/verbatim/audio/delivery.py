@@ -1,28 +1,28 @@
-"""Serving stored media over HTTP: Range (206), ETag, Last-Modified, conditional requests.
+"""Serving stored media over HTTP: Range (206), If-Range, ETag, Last-Modified, conditional
+requests, HEAD; and the upload answer shared by the upload routes.
 
 Conditional requests are answered (304) before storage is touched. Then a backend that prefers
 it (S3) gets the client redirected to a short-lived presigned GET, which serves Range itself;
-otherwise the bytes stream through the API.
+otherwise the bytes stream through the API. HEAD gets the same status and headers as GET
+(the redirect included) and no body.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import UTC
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
-from fastapi import Request
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi import Request, status
+from fastapi.responses import RedirectResponse, Response
 
-from verbatim.errors import AppError, NotFound, RangeNotSatisfiable
-from verbatim.kit.http import absolute_url, content_disposition
+from verbatim.audio.schemas import AudioFileOut, UploadOut
+from verbatim.errors import AppError, NotFound
+from verbatim.kit.http import absolute_url, content_disposition, http_date, range_response
 from verbatim.models import AudioFile
 from verbatim.storage import ObjectNotFound, Storage
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-__all__ = ["MediaExpired", "content_disposition", "media_response", "parse_range"]
+__all__ = ["MediaExpired", "content_disposition", "media_response", "upload_response"]
 
 
 class MediaExpired(AppError):
@@ -31,28 +31,17 @@ class MediaExpired(AppError):
     message = "The media of this audio file was deleted (retention); its transcripts remain"
 
 
-def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """One byte range (inclusive bounds), None for the whole file. Several ranges: whole file."""
-    if not header:
-        return None
-    match = _RANGE.match(header.strip())
-    if match is None:
-        if header.strip().startswith("bytes=") and "," in header:
-            return None
-        raise RangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
-    first, last = match.groups()
-    if first == "" and last == "":
-        raise RangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
-    if first == "":  # the last N bytes
-        length = int(last)
-        if length == 0:
-            raise RangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
-        return max(0, size - length), size - 1
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size or start > end:
-        raise RangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
-    return start, end
+def upload_response(audio: object, duplicate: bool) -> Response:
+    """201 with the new record, or 200 with the one already in the library (is_duplicate)."""
+    body = UploadOut.model_validate(
+        {**AudioFileOut.model_validate(audio).model_dump(), "is_duplicate": duplicate}
+    )
+    return Response(
+        body.model_dump_json(),
+        status_code=status.HTTP_200_OK if duplicate else status.HTTP_201_CREATED,
+        media_type="application/json",
+        headers={"Location": f"/api/v1/audio/{body.id}"},
+    )
 
 
 def _not_modified(request: Request, etag: str, audio: AudioFile) -> bool:
@@ -69,26 +58,6 @@ def _not_modified(request: Request, etag: str, audio: AudioFile) -> bool:
     return False
 
 
-def range_response(
-    request: Request,
-    storage: Storage,
-    key: str,
-    size: int,
-    media_type: str,
-    headers: dict[str, str],
-) -> Response:
-    """The object's bytes, whole (200) or the one range asked for (206)."""
-    byte_range = parse_range(request.headers.get("range"), size)
-    start, end = byte_range or (0, size - 1)
-    headers = {**headers, "Accept-Ranges": "bytes", "Content-Length": str(end - start + 1)}
-    status = 200
-    if byte_range is not None:
-        status = 206
-        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    body = storage.read_range(key, start, end)
-    return StreamingResponse(body, status_code=status, media_type=media_type, headers=headers)
-
-
 async def media_response(
     request: Request,
     storage: Storage,
@@ -101,9 +70,10 @@ async def media_response(
         raise MediaExpired()
     etag = f'"{audio.sha256}"'
     media_type = audio.stored_mime_type or audio.mime_type
+    modified_at = audio.created_at.astimezone(UTC)
     headers = {
         "ETag": etag,
-        "Last-Modified": format_datetime(audio.created_at.astimezone(UTC), usegmt=True),
+        "Last-Modified": http_date(modified_at),
         "Cache-Control": "private, max-age=3600",
         "Content-Disposition": content_disposition(audio.original_filename, inline=True),
     }
@@ -124,4 +94,13 @@ async def media_response(
         # The redirect itself is never cached: its URL expires; the object it points to is.
         headers["Cache-Control"] = "private, no-store"
         return RedirectResponse(absolute_url(request, url, public_url), 307, headers=headers)
-    return range_response(request, storage, audio.storage_key, info.size, media_type, headers)
+    key = audio.storage_key
+    return range_response(
+        request,
+        lambda start, end: storage.read_range(key, start, end),
+        info.size,
+        media_type,
+        headers,
+        etag=etag,
+        modified_at=modified_at,
+    )

@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from verbatim.audio import service
 from verbatim.audio.batch import delete_many, delete_objects
-from verbatim.audio.delivery import media_response
+from verbatim.audio.delivery import media_response, upload_response
 from verbatim.audio.ingest import receive_upload
 from verbatim.audio.schemas import (
     AudioFileOut,
@@ -71,19 +71,6 @@ async def upload_audio(
     return upload_response(audio, duplicate)
 
 
-def upload_response(audio: object, duplicate: bool) -> Response:
-    """201 with the new record, or 200 with the one already in the library (is_duplicate)."""
-    body = UploadOut.model_validate(
-        {**AudioFileOut.model_validate(audio).model_dump(), "is_duplicate": duplicate}
-    )
-    return Response(
-        body.model_dump_json(),
-        status_code=status.HTTP_200_OK if duplicate else status.HTTP_201_CREATED,
-        media_type="application/json",
-        headers={"Location": f"/api/v1/audio/{body.id}"},
-    )
-
-
 @router.get("", response_model=AudioPage)
 async def list_audio(
     user: CurrentUser,
@@ -103,8 +90,9 @@ async def get_audio(audio_id: uuid.UUID, user: CurrentUser, session: SessionDep)
     return await service.get_audio(session, user, audio_id)
 
 
-@router.get(
+@router.api_route(
     "/{audio_id}/content",
+    methods=["GET", "HEAD"],
     response_class=Response,
     responses={
         410: {"description": "media_expired"},
@@ -118,8 +106,9 @@ async def get_audio_content(
     session: SessionDep,
     services: ServicesDep,
 ) -> Response:
-    """The stored media, with HTTP Range (206), ETag and Last-Modified; with S3 storage, a
-    redirect (307) to a short-lived presigned URL. 410 `media_expired` after retention."""
+    """The stored media, with HTTP Range (206, If-Range), ETag and Last-Modified; with S3
+    storage, a redirect (307) to a short-lived presigned URL. HEAD: the same headers, no body.
+    410 `media_expired` after retention."""
     audio = await service.get_audio(session, user, audio_id)
     settings = services.settings
     return await media_response(

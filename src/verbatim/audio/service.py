@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,12 +11,13 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from verbatim.audio.ingest import safe_filename
 from verbatim.audio.store import Incoming, Transcode, discard, store_media
 from verbatim.errors import MediaTooLong, NotFound, UnsupportedMedia
 from verbatim.jobs.service import mark_cancelled
+from verbatim.kit.filenames import display_name, safe_filename
 from verbatim.kit.pagination import paginate
-from verbatim.media.probe import NotMedia, ProbeResult, probe
+from verbatim.media.probe import NotMedia, ProbeResult
+from verbatim.media.probe_pool import probe_isolated
 from verbatim.models import AudioFile, Job, SourceType, User
 from verbatim.models.job import TERMINAL
 from verbatim.storage import Storage
@@ -25,14 +25,21 @@ from verbatim.storage import Storage
 log = structlog.get_logger(__name__)
 
 
-def storage_key_for(user: User, sha256: str, filename: str, now: datetime | None = None) -> str:
+def storage_key_for(user: User, filename: str, now: datetime | None = None) -> str:
+    """A key of its own for every row, never reused:
+    `uploads/user_{id}/{YYYY}/{MM}/{random 128 bits}_{safe name}`.
+
+    Keys were `{sha256[:16]}_{name}` once: deleting a file and uploading the same bytes again
+    before the deferred object delete ran gave the new row the old key, and the delete then
+    removed the live object."""
     now = now or datetime.now(UTC)
-    return f"uploads/user_{user.id}/{now:%Y}/{now:%m}/{sha256[:16]}_{safe_filename(filename)}"
+    return f"uploads/user_{user.id}/{now:%Y}/{now:%m}/{uuid.uuid4().hex}_{safe_filename(filename)}"
 
 
 async def probe_or_reject(path: Path) -> ProbeResult:
+    """Probe in a child process (`media.probe_pool`): a crash there is a 422, not the API."""
     try:
-        return await asyncio.to_thread(probe, path)
+        return await probe_isolated(path)
     except NotMedia as exc:
         raise UnsupportedMedia(details={"reason": str(exc)}) from exc
 
@@ -72,8 +79,8 @@ async def ingest(
         row = AudioFile(
             user_id=user.id,
             tenant_id=user.tenant_id,
-            storage_key=storage_key_for(user, received.sha256, received.filename),
-            original_filename=received.filename[:255],
+            storage_key=storage_key_for(user, received.filename),
+            original_filename=display_name(received.filename)[:255],
             size_bytes=received.size,
             sha256=received.sha256,
             mime_type=media.mime_type,

@@ -3,7 +3,10 @@
 Two kinds of source take the one ingest path (`service.ingest`):
 - `ReceivedFile`: a temporary local file (a streamed upload, a download), put into storage;
 - `StagedObject`: an object already in storage under a staging key (a direct upload), with a
-  local copy for probing; it is moved (S3: a server-side copy) to the final key.
+  local copy for probing; it is copied (S3: a server-side copy; local: a hard link) to the final
+  key. The staging object is left in place: the caller deletes it only after the database
+  transaction committed, so a failed commit never strands a direct upload (completing it
+  again finds its bytes where they were).
 Either may be stored transcoded instead (lossless audio as Opus) when the settings ask for it.
 """
 
@@ -88,7 +91,7 @@ async def store_media(
         )
         return
     if isinstance(incoming, StagedObject):
-        await asyncio.to_thread(storage.move, incoming.key, row.storage_key, row.mime_type)
+        await asyncio.to_thread(storage.copy, incoming.key, row.storage_key, row.mime_type)
     else:
         await asyncio.to_thread(storage.put_file, incoming.path, row.storage_key, row.mime_type)
     row.stored_size_bytes = None
@@ -96,12 +99,16 @@ async def store_media(
 
 
 async def discard(storage: Storage, incoming: Incoming) -> None:
-    """Remove what is left of the source (nothing, once it was moved)."""
-    if isinstance(incoming, StagedObject):
-        try:
-            await asyncio.to_thread(storage.delete, incoming.key)
-        except StorageError as exc:
-            # Housekeeping removes staging objects of finished uploads later.
-            log.warning("staging_delete_failed", key=incoming.key, error=exc.message)
-    else:
+    """Remove what is left of a local source. A staged object stays: its owner (the upload)
+    deletes it after the commit (`delete_staged_object`)."""
+    if isinstance(incoming, ReceivedFile):
         incoming.path.unlink(missing_ok=True)
+
+
+async def delete_staged_object(storage: Storage, key: str) -> None:
+    """Delete a staging object once the transaction that recorded its ingest committed; a
+    failure is logged (housekeeping removes staging objects of finished uploads later)."""
+    try:
+        await asyncio.to_thread(storage.delete, key)
+    except StorageError as exc:
+        log.warning("staging_delete_failed", key=key, error=exc.message)

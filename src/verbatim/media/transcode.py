@@ -7,6 +7,7 @@ nothing in size. Mono stays mono, anything wider becomes stereo.
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 
@@ -23,6 +24,8 @@ def is_lossless(codec: str, has_video: bool) -> bool:
 def transcode_to_opus(source: Path, target: Path, bitrate_per_channel: int = 32_000) -> None:
     """Write `source`'s first audio track to `target` as Ogg Opus; atomically (temp + rename)."""
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+    # Created private before libav opens it (libav keeps the mode of an existing file).
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     try:
         with av.open(str(source)) as inp:
             stream = inp.streams.audio[0]

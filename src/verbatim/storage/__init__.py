@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from verbatim.config import Settings
 from verbatim.storage.base import (
     EXPORTS_PREFIX,
@@ -17,11 +19,14 @@ from verbatim.storage.base import (
     StorageUnavailable,
     local_copy,
 )
-from verbatim.storage.local import LocalStorage
+from verbatim.storage.local import DIR_MODE, LocalStorage, make_private_dirs
 from verbatim.storage.presign import derive_key
 
 
 def make_storage(settings: Settings) -> Storage:
+    # Uploads, downloads and S3 copies pass through tmp_dir: private like the media.
+    make_private_dirs(settings.tmp_dir)
+    os.chmod(settings.tmp_dir, DIR_MODE)
     if settings.storage == "s3":
         from verbatim.storage.s3 import S3Storage  # boto3 is imported only when S3 is used
 

@@ -100,6 +100,10 @@ class Storage(Protocol):
     def move(self, source_key: str, key: str, content_type: str | None = None) -> None:
         """Give an object a new key; the new key appears only complete."""
 
+    def copy(self, source_key: str, key: str, content_type: str | None = None) -> None:
+        """The object's bytes under a second key too (appearing only complete); the source
+        stays, so a caller can delete it once its database transaction committed."""
+
     def info(self, key: str) -> ObjectInfo: ...
 
     def read_range(self, key: str, start: int, end: int, chunk_size: int = ...) -> Iterator[bytes]:

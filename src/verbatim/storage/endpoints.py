@@ -1,23 +1,24 @@
 """The local backend's stand-in for S3's presigned URLs: PUT an object or a multipart part, GET
 an object with Range. No bearer token: the HMAC signature in the URL is the authorisation, as
 with S3. With the S3 backend these routes answer 404.
+
+The token is a credential: it is kept out of access logs (`logs.redact_path`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from email.utils import format_datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from verbatim.audio.delivery import range_response
 from verbatim.deps import ServicesDep
 from verbatim.errors import NotFound, PayloadTooLarge
-from verbatim.kit.http import content_disposition
+from verbatim.kit.http import content_disposition, http_date, range_response
 from verbatim.storage.base import ObjectNotFound
 from verbatim.storage.local import LocalStorage
+from verbatim.storage.put_checks import check_put
 
 router = APIRouter(prefix="/api/v1/storage/local", tags=["storage"])
 
@@ -34,7 +35,15 @@ def _local(services: ServicesDep) -> LocalStorage:
     return services.storage
 
 
-@router.put("/{token}", responses={**_ERRORS, 413: {"description": "file_too_large"}})
+@router.put(
+    "/{token}",
+    responses={
+        **_ERRORS,
+        409: {"description": "upload_completed, upload_aborted"},
+        410: {"description": "upload_expired"},
+        413: {"description": "file_too_large"},
+    },
+)
 async def put_object(token: str, request: Request, services: ServicesDep) -> Response:
     """Store the request body under the signed key (or as the signed part), atomically."""
     storage = _local(services)
@@ -42,6 +51,7 @@ async def put_object(token: str, request: Request, services: ServicesDep) -> Res
     declared = request.headers.get("content-length", "")
     if claims.max_bytes is not None and declared.isdigit() and int(declared) > claims.max_bytes:
         raise PayloadTooLarge(details={"max_bytes": claims.max_bytes})
+    await check_put(services, claims.key)
     if claims.upload_id is not None:
         try:
             await asyncio.to_thread(storage.list_parts, claims.key, claims.upload_id)
@@ -57,6 +67,8 @@ async def put_object(token: str, request: Request, services: ServicesDep) -> Res
                 batch.clear()
         if batch:
             await asyncio.to_thread(incoming.write, bytes(batch))
+        # The upload may have been completed or aborted while the body was arriving.
+        await check_put(services, claims.key)
         if claims.upload_id is not None and claims.part is not None:
             await asyncio.to_thread(
                 storage.commit_part, incoming, claims.key, claims.upload_id, claims.part
@@ -72,7 +84,7 @@ async def put_object(token: str, request: Request, services: ServicesDep) -> Res
     return Response(status_code=200, headers={"ETag": incoming.etag})
 
 
-@router.get("/{token}", response_class=Response, responses=_ERRORS)
+@router.api_route("/{token}", methods=["GET", "HEAD"], response_class=Response, responses=_ERRORS)
 async def get_object(token: str, request: Request, services: ServicesDep) -> Response:
     """The signed object, with Range (206) and the signed name and type."""
     storage = _local(services)
@@ -83,8 +95,16 @@ async def get_object(token: str, request: Request, services: ServicesDep) -> Res
         raise NotFound() from exc
     headers = {
         "Cache-Control": "private, max-age=3600",
-        "Last-Modified": format_datetime(info.modified_at, usegmt=True),
+        "Last-Modified": http_date(info.modified_at),
         "Content-Disposition": content_disposition(claims.filename or "file", claims.inline),
     }
     media_type = claims.content_type or "application/octet-stream"
-    return range_response(request, storage, claims.key, info.size, media_type, headers)
+    key = claims.key
+    return range_response(
+        request,
+        lambda start, end: storage.read_range(key, start, end),
+        info.size,
+        media_type,
+        headers,
+        modified_at=info.modified_at,
+    )

@@ -4,6 +4,9 @@ Every write lands in `ROOT/.incoming/` first and is renamed into place (same fil
 so no key ever shows a half-written file. Multipart uploads keep their parts as separate files in
 `ROOT/.multipart/{upload_id}/` until completed. Names starting with a dot are never keys.
 Presigned URLs point at this API (`storage/endpoints.py`) and are signed with HMAC.
+
+Media is private to the service's Unix account: files are created 0600 and folders 0700 (like the
+secret file and the database), whatever the process umask.
 """
 
 from __future__ import annotations
@@ -34,6 +37,28 @@ from verbatim.storage.base import (
 
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 _COPY_CHUNK = 4 * 1024 * 1024
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def make_private_dirs(path: Path) -> None:
+    """mkdir -p where every folder created is 0700 (mkdir's mode only covers the last one)."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            continue
+        os.chmod(folder, DIR_MODE)  # mkdir's mode is filtered by the umask
+
+
+def create_private(path: Path) -> IO[bytes]:
+    """A new file (never an existing one) open for writing, readable by this account only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    return os.fdopen(fd, "wb")
 
 
 def _mtime(path: Path) -> datetime:
@@ -48,7 +73,7 @@ class IncomingFile:
         self.max_bytes = max_bytes
         self.size = 0
         self._md5 = hashlib.md5(usedforsecurity=False)
-        self._file: IO[bytes] | None = path.open("xb")
+        self._file: IO[bytes] | None = create_private(path)
 
     @property
     def etag(self) -> str:
@@ -77,11 +102,13 @@ class LocalStorage:
 
     def __init__(self, root: Path, signing_key: bytes | None = None) -> None:
         self.root = root.resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(self.root)
         self.incoming_dir = self.root / ".incoming"
         self.multipart_dir = self.root / ".multipart"
-        self.incoming_dir.mkdir(exist_ok=True)
-        self.multipart_dir.mkdir(exist_ok=True)
+        make_private_dirs(self.incoming_dir)
+        make_private_dirs(self.multipart_dir)
+        for folder in (self.root, self.incoming_dir, self.multipart_dir):
+            os.chmod(folder, DIR_MODE)  # also when an older version made them 0755
         self.signing_key = signing_key
 
     def _path(self, key: str) -> Path:
@@ -95,7 +122,8 @@ class LocalStorage:
 
     def _publish(self, temp: Path, key: str) -> None:
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(target.parent)
+        os.chmod(temp, FILE_MODE)  # files from elsewhere (tmp_dir, a library) too
         os.replace(temp, target)
 
     # --- writing ------------------------------------------------------------------------
@@ -108,7 +136,8 @@ class LocalStorage:
             # Another filesystem: copy beside the target, then rename into place.
             partial = self._temp()
             try:
-                shutil.copyfile(source, partial)
+                with source.open("rb") as src, create_private(partial) as out:
+                    shutil.copyfileobj(src, out, _COPY_CHUNK)
                 self._publish(partial, key)
             finally:
                 partial.unlink(missing_ok=True)
@@ -117,7 +146,8 @@ class LocalStorage:
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
         temp = self._temp()
         try:
-            temp.write_bytes(data)
+            with create_private(temp) as out:
+                out.write(data)
             self._publish(temp, key)
         finally:
             temp.unlink(missing_ok=True)
@@ -127,6 +157,23 @@ class LocalStorage:
         if not source.is_file():
             raise ObjectNotFound(source_key)
         self._publish(source, key)
+
+    def copy(self, source_key: str, key: str, content_type: str | None = None) -> None:
+        """A second name for the same bytes (a hard link: instant, no space), or a copy where
+        the filesystem has no hard links. The source stays until it is deleted."""
+        source = self._path(source_key)
+        if not source.is_file():
+            raise ObjectNotFound(source_key)
+        temp = self._temp()
+        try:
+            try:
+                os.link(source, temp)
+            except OSError:
+                with source.open("rb") as src, create_private(temp) as out:
+                    shutil.copyfileobj(src, out, _COPY_CHUNK)
+            self._publish(temp, key)
+        finally:
+            temp.unlink(missing_ok=True)
 
     def incoming(self, max_bytes: int | None) -> IncomingFile:
         """A temporary file for a body arriving through a presigned PUT."""
@@ -236,8 +283,9 @@ class LocalStorage:
         check_key(key)
         upload_id = uuid.uuid4().hex
         folder = self.multipart_dir / upload_id
-        folder.mkdir()
-        (folder / "key").write_text(key)
+        folder.mkdir(mode=DIR_MODE)
+        with create_private(folder / "key") as out:
+            out.write(key.encode())
         return upload_id
 
     def presigned_part(
@@ -254,7 +302,10 @@ class LocalStorage:
     def commit_part(self, incoming: IncomingFile, key: str, upload_id: str, part: int) -> None:
         incoming.close()
         folder = self._upload_dir(key, upload_id)
-        (folder / f"{part:05d}.etag").write_text(incoming.etag)
+        etag_temp = self._temp()
+        with create_private(etag_temp) as out:
+            out.write(incoming.etag.encode())
+        os.replace(etag_temp, folder / f"{part:05d}.etag")
         os.replace(incoming.path, folder / f"{part:05d}")
 
     def list_parts(self, key: str, upload_id: str) -> list[PartInfo]:
@@ -271,7 +322,7 @@ class LocalStorage:
         folder = self._upload_dir(key, upload_id)
         temp = self._temp()
         try:
-            with temp.open("wb") as out:
+            with create_private(temp) as out:
                 for part in sorted(parts, key=lambda p: p.part_number):
                     try:
                         source = (folder / f"{part.part_number:05d}").open("rb")
@@ -318,5 +369,6 @@ class LocalStorage:
 
     def check_writable(self) -> None:
         probe = self.incoming_dir / f"write-check-{uuid.uuid4().hex}"
-        probe.write_bytes(b"ok")
+        with create_private(probe) as out:
+            out.write(b"ok")
         probe.unlink()

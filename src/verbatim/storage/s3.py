@@ -35,6 +35,7 @@ from verbatim.storage.base import (
     StorageUnavailable,
     check_key,
 )
+from verbatim.storage.local import create_private, make_private_dirs
 
 log = structlog.get_logger(__name__)
 
@@ -185,8 +186,17 @@ class S3Storage:
 
     @translate_errors
     def move(self, source_key: str, key: str, content_type: str | None = None) -> None:
-        """A server-side copy, then the source is deleted. A failed delete only leaves a staging
-        object, which housekeeping removes; it never fails the move."""
+        """`copy`, then the source is deleted. A failed delete only leaves a staging object,
+        which housekeeping removes; it never fails the move."""
+        self.copy(source_key, key, content_type)
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=source_key)
+        except (ClientError, BotoCoreError) as exc:
+            log.warning("s3_staging_delete_failed", key=source_key, error=str(exc))
+
+    @translate_errors
+    def copy(self, source_key: str, key: str, content_type: str | None = None) -> None:
+        """A server-side copy (part by part above 5 GiB); the source stays."""
         check_key(key)
         size = self.client.head_object(Bucket=self.bucket, Key=check_key(source_key))[
             "ContentLength"
@@ -204,10 +214,6 @@ class S3Storage:
             )
         else:
             self._copy_in_parts(source_key, key, size, extra)
-        try:
-            self.client.delete_object(Bucket=self.bucket, Key=source_key)
-        except (ClientError, BotoCoreError) as exc:
-            log.warning("s3_staging_delete_failed", key=source_key, error=str(exc))
 
     def _copy_in_parts(self, source_key: str, key: str, size: int, extra: dict[str, str]) -> None:
         part_size = max(1024 * MIB, math.ceil(size / _MAX_PARTS))
@@ -275,12 +281,12 @@ class S3Storage:
     @contextmanager
     def local_path(self, key: str) -> Iterator[Path]:
         """Download to a temporary file in tmp_dir, removed when the block ends."""
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(self.tmp_dir)
         path = self.tmp_dir / f"s3-{uuid.uuid4().hex}.part"
         try:
             body = self._get_body(key)
             try:
-                with path.open("xb") as out:
+                with create_private(path) as out:
                     while chunk := self._read(body, _READ_CHUNK):
                         out.write(chunk)
             finally:

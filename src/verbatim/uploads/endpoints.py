@@ -5,7 +5,7 @@ import uuid
 from fastapi import APIRouter, Request, status
 from fastapi.responses import Response
 
-from verbatim.audio.endpoints import upload_response
+from verbatim.audio.delivery import upload_response
 from verbatim.audio.schemas import UploadOut
 from verbatim.deps import CurrentUser, ServicesDep, SessionDep
 from verbatim.errors import error_response

@@ -14,17 +14,21 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import structlog
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+from sqlalchemy.util import await_only
 
 from verbatim.audio.service import ingest
-from verbatim.audio.store import StagedObject, sha256_of, transcode_from
+from verbatim.audio.store import StagedObject, delete_staged_object, sha256_of, transcode_from
 from verbatim.config import Settings
 from verbatim.db import session_scope
 from verbatim.errors import AppError, Conflict, NotFound, PayloadTooLarge, UnsupportedMedia
+from verbatim.kit.filenames import clean_text, display_name
+from verbatim.media.probe_pool import MediaTooShort, ProbeFailed
 from verbatim.models import AudioFile, SourceType, UploadSession, UploadStatus, User
 from verbatim.storage import (
     STAGING_PREFIX,
@@ -34,6 +38,10 @@ from verbatim.storage import (
     StorageError,
     local_copy,
 )
+from verbatim.storage.put_checks import register_put_check
+
+if TYPE_CHECKING:
+    from verbatim.services import Services
 
 log = structlog.get_logger(__name__)
 
@@ -130,9 +138,9 @@ async def create_upload(
         id=uuid.uuid4(),
         user_id=user.id,
         tenant_id=user.tenant_id,
-        filename=filename,
+        filename=display_name(filename),
         declared_size=size,
-        content_type=content_type,
+        content_type=(clean_text(content_type)[:255] or None) if content_type else None,
         status=UploadStatus.pending,
         expires_at=now + timedelta(seconds=settings.upload_expires_s),
         created_at=now,
@@ -228,8 +236,9 @@ async def complete_upload(
                         source_type=SourceType.presigned,
                         transcode=transcode_from(settings),
                     )
+                    delete_staging_after_commit(session, storage, upload.staging_key)
                     return await _finish(session, user, upload.id, audio, duplicate)
-            except UnsupportedMedia as exc:  # ingest has already removed the staged object
+            except (UnsupportedMedia, MediaTooShort, ProbeFailed) as exc:
                 await _reject(sessionmaker, storage, upload, exc)
     except (UploadIncomplete, StorageError):
         # A concurrent complete of the same upload may have won (and moved the object).
@@ -273,6 +282,59 @@ async def _finish(
     upload.completed_at = datetime.now(UTC)
     log.info("upload_completed", upload_id=str(upload.id), audio_file_id=str(audio.id))
     return audio, duplicate
+
+
+# --- the staging object is deleted only once the completion is committed --------------------
+
+
+def delete_staging_after_commit(session: AsyncSession, storage: Storage, key: str) -> None:
+    """Delete the staging object once this session commits, never before: if the commit
+    fails, the upload is still pending and its bytes still there, so completing it again
+    works (it used to answer 409 `upload_incomplete` forever). A rollback cancels it.
+
+    The hook runs inside the commit (SQLAlchemy's greenlet), after the database committed;
+    `await_only` awaits the delete there without blocking the event loop, so the commit
+    returns once the staging object is gone (a failure is only logged)."""
+    sync_session = session.sync_session
+
+    def committed(_: Session) -> None:
+        event.remove(sync_session, "after_rollback", rolled_back)
+        try:
+            await_only(delete_staged_object(storage, key))
+        except Exception:  # never fail a commit that happened; housekeeping retries
+            log.exception("staging_delete_failed", key=key)
+
+    def rolled_back(_: Session) -> None:
+        event.remove(sync_session, "after_commit", committed)
+
+    event.listen(sync_session, "after_commit", committed, once=True)
+    event.listen(sync_session, "after_rollback", rolled_back, once=True)
+
+
+# --- presigned PUTs after the upload ended are refused (local backend) ------------------------
+
+
+async def check_staging_put(services: Services, key: str) -> None:
+    """A PUT to a staging key is accepted only while its upload is pending: bytes sent after
+    completion or abort would be orphans until housekeeping found them."""
+    parsed = parse_staging_key(key)
+    if parsed is None:
+        raise NotFound("No such upload", code="upload_not_found")
+    async with services.sessionmaker() as session:
+        upload = await session.get(UploadSession, parsed[0])
+        state = None if upload is None else (upload.status, upload.expires_at)
+    if state is None:
+        raise NotFound("No such upload", code="upload_not_found")
+    status, expires_at = state
+    if status is UploadStatus.completed:
+        raise Conflict("The upload is already completed", code="upload_completed")
+    if status is UploadStatus.aborted:
+        raise Conflict("The upload was aborted", code="upload_aborted")
+    if status is UploadStatus.expired or datetime.now(UTC) >= expires_at:
+        raise UploadExpired()
+
+
+register_put_check(STAGING_PREFIX, check_staging_put)
 
 
 async def _complete_parts(
