@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from verbatim.auth import service
@@ -22,6 +22,7 @@ from verbatim.auth.schemas import (
 )
 from verbatim.deps import CurrentUser, ServicesDep, SessionDep, SettingsDep
 from verbatim.errors import ValidationFailed, error_response
+from verbatim.kit.pagination import DEFAULT_LIMIT, Limit, Offset
 from verbatim.kit.schemas import Page
 from verbatim.models import Role
 
@@ -206,8 +207,8 @@ async def create_api_key(body: ApiKeyIn, user: PasswordSessionUser, session: Ses
 async def list_api_keys(
     user: PasswordSessionUser,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
 ) -> object:
     items, total = await service.list_api_keys(session, user, limit=limit, offset=offset)
     return {"items": items, "total": total, "limit": limit, "offset": offset}
