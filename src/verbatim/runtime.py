@@ -21,6 +21,7 @@ from verbatim.config import Settings
 from verbatim.db import make_engine, make_sessionmaker
 from verbatim.engines.models import resolve_model
 from verbatim.engines.process_pool import EngineConfig, EnginePool
+from verbatim.media.probe_pool import default_pool
 from verbatim.queue import DEFAULT_QUEUE, TRANSCRIPTION_QUEUE, queue
 from verbatim.services import Services, set_services
 from verbatim.storage import make_storage
@@ -32,6 +33,7 @@ log = structlog.get_logger(__name__)
 class Runtime:
     services: Services
     worker_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 async def database_url(settings: Settings) -> tuple[str, embedded_db.EmbeddedServer | None]:
@@ -88,9 +90,11 @@ async def run_runtime(
         engine_pool=engine_pool if with_worker else None,
     )
     set_services(services)
+    # Start the probe workers in the background, so the first upload does not wait 1-4 s.
+    warming = asyncio.create_task(asyncio.to_thread(default_pool().warm), name="probe-warm")
     # A connector of this runtime's own: tests open several runtimes in one process.
     connector = PsycopgConnector(conninfo=embedded_db.to_libpq_url(url), min_size=4, max_size=10)
-    runtime = Runtime(services=services)
+    runtime = Runtime(services=services, background=[warming])
     try:
         with queue.replace_connector(connector):
             async with queue.open_async():
