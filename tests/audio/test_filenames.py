@@ -72,12 +72,19 @@ async def test_nul_in_the_part_content_type_is_harmless(alice: ApiUser) -> None:
 
 
 async def test_direct_upload_names_and_types_are_cleaned(alice: ApiUser) -> None:
+    # NUL cannot be stored: a JSON body carrying one is refused whole (kit.schemas.RequestModel).
+    r = await alice.post(
+        "/api/v1/uploads",
+        json={"filename": "x\u0000.wav", "size": 1000, "content_type": "audio/wav\u0000"},
+    )
+    assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
+    assert (await alice.get("/api/v1/audio")).json()["total"] == 0
     r = await alice.post(
         "/api/v1/uploads",
         json={
-            "filename": "..\\dir\\x\u202e\u0000.wav",
+            "filename": "..\\dir\\x\u202e.wav",
             "size": 1000,
-            "content_type": "audio/wav\u0000\u0007",
+            "content_type": "audio/wav\u0007",
         },
     )
     assert r.status_code == 201, r.text
