@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.conftest import FIXTURES, ApiUser
 from tests.s3 import backend_settings, object_keys
 from tests.uploads.test_direct_upload import MIB, create, put, wav_bytes
 from verbatim.config import Settings
-from verbatim.models import User
+from verbatim.models import UploadSession, UploadStatus, User
 from verbatim.services import get_services
 from verbatim.uploads.service import complete_upload
 
@@ -31,16 +32,32 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) 
     )
 
 
+class CommitFails(AsyncSession):
+    """A session whose commit fails when it would mark an upload completed (as when the
+    database goes away at that moment): it rolls back instead."""
+
+    async def commit(self) -> None:
+        if any(
+            isinstance(row, UploadSession) and row.status is UploadStatus.completed
+            for row in self.identity_map.values()
+        ):
+            await self.rollback()
+            raise RuntimeError("the commit failed")
+        await super().commit()
+
+
 async def _complete_then_roll_back(alice: ApiUser, upload_id: str) -> None:
-    """POST /complete whose transaction fails to commit: every step runs, then a rollback."""
+    """POST /complete whose final transaction fails to commit: every step runs, then a
+    rollback."""
     services = get_services()
     async with services.sessionmaker() as session:
         user = await session.scalar(select(User).where(User.email == alice.email))
         assert user is not None
+    failing = async_sessionmaker(services.engine, class_=CommitFails, expire_on_commit=False)
+    with pytest.raises(RuntimeError, match="the commit failed"):
         await complete_upload(
-            session, services.storage, services.settings, user, uuid.UUID(upload_id)
+            failing, services.storage, services.settings, user, uuid.UUID(upload_id)
         )
-        await session.rollback()
 
 
 async def test_a_failed_commit_does_not_strand_a_single_put_upload(

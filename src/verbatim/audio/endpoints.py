@@ -90,15 +90,17 @@ async def get_audio(audio_id: uuid.UUID, user: CurrentUser, session: SessionDep)
     return await service.get_audio(session, user, audio_id)
 
 
-@router.api_route(
+@router.get(
     "/{audio_id}/content",
-    methods=["GET", "HEAD"],
     response_class=Response,
     responses={
         410: {"description": "media_expired"},
         416: {"description": "range_not_satisfiable"},
     },
 )
+# HEAD answers with GET's headers and no body (media players and `curl -I` use it); one
+# operation in the OpenAPI document, not two with the same id.
+@router.head("/{audio_id}/content", response_class=Response, include_in_schema=False)
 async def get_audio_content(
     audio_id: uuid.UUID,
     request: Request,

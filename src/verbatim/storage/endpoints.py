@@ -84,7 +84,8 @@ async def put_object(token: str, request: Request, services: ServicesDep) -> Res
     return Response(status_code=200, headers={"ETag": incoming.etag})
 
 
-@router.api_route("/{token}", methods=["GET", "HEAD"], response_class=Response, responses=_ERRORS)
+@router.get("/{token}", response_class=Response, responses=_ERRORS)
+@router.head("/{token}", response_class=Response, include_in_schema=False)  # same headers, no body
 async def get_object(token: str, request: Request, services: ServicesDep) -> Response:
     """The signed object, with Range (206) and the signed name and type."""
     storage = _local(services)
