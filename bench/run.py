@@ -1,4 +1,4 @@
-"""Run the benchmarks: `python -m bench.run [pipeline|ingest|storage|event_loop|concurrent|all]`.
+"""Run the benchmarks: `python -m bench.run [pipeline|ingest|storage|event_loop|concurrent|scale|all]`.
 
 - pipeline: end-to-end transcription through a real `verbatim serve` against bare
   faster-whisper on the same file (target: service / bare <= 1.10).
@@ -10,6 +10,10 @@
   through the API: both throughputs and the API process's memory growth.
 - concurrent: another user's GET /api/v1/audio while --stalled uploads (default 30) trickle
   their bodies: p50/p95 against the same requests with no stalled upload, and failures.
+- scale: a large user's library (--sizes, default 10k then 100k recordings, seeded with COPY)
+  and a small user's (100): p50/p95 of every list and read, deep pages, the 30,000-word
+  transcript and its exports, 50 concurrent clients, EXPLAIN of every list query (fails on a
+  sequential scan) and the plan-leak check on one connection (targets of issue 15).
 
 Figures are printed, and written to bench/results/latest.json (git-ignored): each benchmark
 that ran replaces its own section there, the others are kept from earlier runs.
@@ -27,11 +31,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import concurrent_uploads, event_loop, ingest, pipeline, storage
+from bench import concurrent_uploads, event_loop, ingest, pipeline, scale, storage
 from bench.common import REPO_ROOT, BenchError
 
 RESULTS = REPO_ROOT / "bench" / "results" / "latest.json"
-BENCHMARKS = ("pipeline", "ingest", "storage", "event_loop", "concurrent")
+BENCHMARKS = ("pipeline", "ingest", "storage", "event_loop", "concurrent", "scale")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -56,6 +60,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     pipeline.add_arguments(parser)
     ingest.add_arguments(parser)
     concurrent_uploads.add_arguments(parser)
+    scale.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -101,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         "storage": storage.run,
         "event_loop": event_loop.run,
         "concurrent": concurrent_uploads.run,
+        "scale": scale.run,
     }
     try:
         if "pipeline" in chosen:

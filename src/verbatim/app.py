@@ -21,6 +21,7 @@ from verbatim.errors import document_errors, install_error_handlers
 from verbatim.health.endpoints import router as health_router
 from verbatim.jobs.endpoints import router as jobs_router
 from verbatim.kit.body_timeout import BodyIdleTimeoutMiddleware
+from verbatim.kit.pagination import cursor_key
 from verbatim.kit.schemas import storable_params
 from verbatim.logs import configure_logging
 from verbatim.runtime import run_runtime
@@ -87,6 +88,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with run_runtime(settings, with_worker=run_worker, engine_pool=engine_pool) as rt:
             app.state.services = rt.services
+            # Keyset list cursors are signed with a key derived from the server secret.
+            app.state.cursor_key = cursor_key(settings.resolved_secret_key())
             log.info("started", version=__version__, worker_in_process=run_worker)
             yield
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tests.conftest import FIXTURES, ApiUser
 from verbatim.embedded_db import to_sqlalchemy_url
 from verbatim.errors import install_error_handlers
+from verbatim.kit.pagination import MAX_KEYSET_OFFSET
 
 LISTS = [
     "/api/v1/audio",
@@ -20,6 +21,7 @@ LISTS = [
     "/api/v1/audio/downloads",
     "/api/v1/api-keys",
 ]
+KEYSET_LISTS = LISTS[:4]
 
 
 def assert_error(r: httpx.Response, status: int, code: str | None = None) -> dict[str, object]:
@@ -39,6 +41,10 @@ async def test_huge_offsets_and_limits_are_refused(alice: ApiUser) -> None:
             assert_error(r, 422, "validation_error")
         assert_error(await alice.get(path, params={"limit": 501}), 422, "validation_error")
         r = await alice.get(path, params={"limit": 500, "offset": 1_000_000_000})
+        if path in KEYSET_LISTS:
+            # Keyset lists bound offset lower and point at next_cursor (issue 15).
+            assert_error(r, 422, "offset_too_large")
+            r = await alice.get(path, params={"limit": 500, "offset": MAX_KEYSET_OFFSET})
         assert r.status_code == 200, r.text
 
     some_id = uuid.uuid4()

@@ -18,7 +18,7 @@ from verbatim.audio.schemas import (
 )
 from verbatim.audio.store import transcode_from
 from verbatim.deps import CurrentUser, ServicesDep, SessionDep
-from verbatim.kit.pagination import DEFAULT_LIMIT, Limit, Offset
+from verbatim.kit.pagination import PageQuery
 from verbatim.models import SourceType
 
 router = APIRouter(prefix="/api/v1/audio", tags=["audio"])
@@ -75,14 +75,13 @@ async def upload_audio(
 async def list_audio(
     user: CurrentUser,
     session: SessionDep,
+    page: PageQuery,
     source_type: SourceType | None = None,
-    limit: Limit = DEFAULT_LIMIT,
-    offset: Offset = 0,
 ) -> object:
-    items, total = await service.list_audio(
-        session, user, source_type=source_type, limit=limit, offset=offset
-    )
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    """Your audio files, newest first. Follow `next_cursor` (pass it as `cursor`) for the next
+    page; `total` is exact up to 10,000 files, then an estimate (`total_exact: false`)."""
+    result = await service.list_audio(session, user, source_type=source_type, page=page)
+    return result.response()
 
 
 @router.get("/{audio_id}", response_model=AudioFileOut)

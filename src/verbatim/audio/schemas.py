@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from verbatim.kit.schemas import Page, RequestModel
+from verbatim.kit.schemas import CursorPage, RequestModel
 from verbatim.models import SourceType
 
 
@@ -40,7 +40,7 @@ class UploadOut(AudioFileOut):
     is_duplicate: bool
 
 
-class AudioPage(Page[AudioFileOut]):
+class AudioPage(CursorPage[AudioFileOut]):
     pass
 
 

@@ -10,12 +10,13 @@ import structlog
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import load_only
 
 from verbatim.audio.store import Incoming, Transcode, discard, store_media
 from verbatim.errors import MediaTooLong, NotFound, UnsupportedMedia
 from verbatim.jobs.service import mark_cancelled
 from verbatim.kit.filenames import display_name, safe_filename
-from verbatim.kit.pagination import paginate
+from verbatim.kit.pagination import KeysetPage, PageRequest, keyset_paginate
 from verbatim.media.probe import NotMedia, ProbeResult
 from verbatim.media.probe_pool import probe_isolated
 from verbatim.models import AudioFile, Job, SourceType, User
@@ -130,18 +131,41 @@ async def get_audio(session: AsyncSession, user: User, audio_id: uuid.UUID) -> A
     return audio
 
 
+# What a list item shows (AudioFileOut): not the storage key nor the owner columns.
+LIST_COLUMNS = (
+    AudioFile.original_filename,
+    AudioFile.size_bytes,
+    AudioFile.sha256,
+    AudioFile.mime_type,
+    AudioFile.container,
+    AudioFile.codec,
+    AudioFile.duration,
+    AudioFile.sample_rate,
+    AudioFile.channels,
+    AudioFile.has_video,
+    AudioFile.source_type,
+    AudioFile.source_url,
+    AudioFile.platform,
+    AudioFile.title,
+    AudioFile.created_at,
+    AudioFile.media_deleted_at,
+    AudioFile.stored_size_bytes,
+    AudioFile.stored_mime_type,
+)
+
+
 async def list_audio(
     session: AsyncSession,
     user: User,
     *,
     source_type: SourceType | None,
-    limit: int,
-    offset: int,
-) -> tuple[list[AudioFile], int]:
-    stmt = owned_audio(user).order_by(AudioFile.created_at.desc(), AudioFile.id)
+    page: PageRequest,
+) -> KeysetPage:
+    """Newest first, a keyset page at a time (ix_audio_file_user[_source]_created)."""
+    stmt = owned_audio(user).options(load_only(*LIST_COLUMNS))
     if source_type is not None:
         stmt = stmt.where(AudioFile.source_type == source_type)
-    return await paginate(session, stmt, limit, offset)
+    return await keyset_paginate(session, stmt, page, AudioFile.created_at, AudioFile.id)
 
 
 async def delete_audio(session: AsyncSession, user: User, audio_id: uuid.UUID) -> str:

@@ -7,7 +7,7 @@ from verbatim.downloads import service
 from verbatim.downloads.schemas import DownloadCreate
 from verbatim.jobs import service as jobs
 from verbatim.jobs.schemas import JobOut, JobPage
-from verbatim.kit.pagination import DEFAULT_LIMIT, Limit, Offset
+from verbatim.kit.pagination import PageQuery
 from verbatim.models import JobStatus, JobType
 
 router = APIRouter(prefix="/api/v1/audio", tags=["audio"])
@@ -39,12 +39,10 @@ async def start_download(
 async def list_downloads(
     user: CurrentUser,
     session: SessionDep,
+    page: PageQuery,
     status: JobStatus | None = None,
-    limit: Limit = DEFAULT_LIMIT,
-    offset: Offset = 0,
 ) -> object:
-    """Your download jobs, newest first (the same records as /jobs?type=download)."""
-    items, total = await jobs.list_jobs(
-        session, user, status=status, type=JobType.download, limit=limit, offset=offset
-    )
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    """Your download jobs, newest first (the same records as /jobs?type=download), a keyset
+    page at a time: follow `next_cursor`."""
+    result = await jobs.list_jobs(session, user, status=status, type=JobType.download, page=page)
+    return result.response()

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from verbatim.deps import CurrentUser, SessionDep
 from verbatim.jobs import service
 from verbatim.jobs.schemas import JobOut, JobPage
-from verbatim.kit.pagination import DEFAULT_LIMIT, Limit, Offset
+from verbatim.kit.pagination import PageQuery
 from verbatim.models import JobStatus, JobType
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -17,15 +17,14 @@ router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 async def list_jobs(
     user: CurrentUser,
     session: SessionDep,
+    page: PageQuery,
     status: JobStatus | None = None,
     type: JobType | None = None,
-    limit: Limit = DEFAULT_LIMIT,
-    offset: Offset = 0,
 ) -> object:
-    items, total = await service.list_jobs(
-        session, user, status=status, type=type, limit=limit, offset=offset
-    )
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    """Your jobs, newest first. Follow `next_cursor` (pass it as `cursor`) for the next page;
+    `total` is exact up to 10,000 jobs, then an estimate (`total_exact: false`)."""
+    result = await service.list_jobs(session, user, status=status, type=type, page=page)
+    return result.response()
 
 
 @router.get("/{job_id}", response_model=JobOut)

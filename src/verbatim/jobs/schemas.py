@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from verbatim.kit.schemas import Page
+from verbatim.kit.schemas import CursorPage
 from verbatim.models import JobStatus, JobType
 
 
@@ -31,5 +31,5 @@ class JobOut(BaseModel):
     updated_at: datetime
 
 
-class JobPage(Page[JobOut]):
+class JobPage(CursorPage[JobOut]):
     pass

@@ -8,9 +8,10 @@ from typing import Any
 import structlog
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import load_only
 
 from verbatim.errors import Conflict, NotFound
-from verbatim.kit.pagination import paginate
+from verbatim.kit.pagination import KeysetPage, PageRequest, keyset_paginate
 from verbatim.models import Job, JobStatus, JobType, Transcription, TranscriptionStatus, User
 from verbatim.models.job import TERMINAL
 from verbatim.queue import queue, raw_connection
@@ -29,21 +30,40 @@ async def get_job(session: AsyncSession, user: User, job_id: uuid.UUID) -> Job:
     return job
 
 
+# What a list item shows (JobOut; payload carries its detail): not the queue's id nor owners.
+LIST_COLUMNS = (
+    Job.type,
+    Job.status,
+    Job.progress,
+    Job.stage,
+    Job.attempts,
+    Job.error_code,
+    Job.error_message,
+    Job.audio_file_id,
+    Job.transcription_id,
+    Job.payload,
+    Job.created_at,
+    Job.started_at,
+    Job.finished_at,
+    Job.updated_at,
+)
+
+
 async def list_jobs(
     session: AsyncSession,
     user: User,
     *,
     status: JobStatus | None,
     type: JobType | None,
-    limit: int,
-    offset: int,
-) -> tuple[list[Job], int]:
-    stmt = owned_jobs(user).order_by(Job.created_at.desc(), Job.id)
+    page: PageRequest,
+) -> KeysetPage:
+    """Newest first, a keyset page at a time (ix_job_user[_status|_type]_created)."""
+    stmt = owned_jobs(user).options(load_only(*LIST_COLUMNS))
     if status is not None:
         stmt = stmt.where(Job.status == status)
     if type is not None:
         stmt = stmt.where(Job.type == type)
-    return await paginate(session, stmt, limit, offset)
+    return await keyset_paginate(session, stmt, page, Job.created_at, Job.id)
 
 
 async def cancel_job(session: AsyncSession, user: User, job_id: uuid.UUID) -> Job:

@@ -67,6 +67,18 @@ class Page(BaseModel, Generic[T]):
     offset: int
 
 
+class CursorPage(Page[T], Generic[T]):
+    """A keyset list page (kit.pagination.keyset_paginate)."""
+
+    total_exact: bool = Field(
+        description="true: total is exact; false: past 10,000 rows it is PostgreSQL's estimate"
+    )
+    has_more: bool = Field(description="Whether another page follows this one")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page (opaque)"
+    )
+
+
 class PageParams(BaseModel):
     limit: int = Field(default=50, ge=1, le=MAX_LIMIT)
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET)

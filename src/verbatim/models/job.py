@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -67,8 +68,11 @@ class Job(IdMixin, TimestampMixin, OwnedMixin, Base):
     __tablename__ = "job"
     __table_args__ = (
         Index("ix_job_user_status", "user_id", "status"),
-        # The download rate limit counts a user's recent jobs of one type.
-        Index("ix_job_user_type_created", "user_id", "type", "created_at"),
+        # The list, newest first, alone and per filter (keyset pages, issue 15). The type one
+        # also serves the download rate limit (a user's recent jobs of one type).
+        Index("ix_job_user_created", "user_id", text("created_at DESC"), "id"),
+        Index("ix_job_user_status_created", "user_id", "status", text("created_at DESC"), "id"),
+        Index("ix_job_user_type_created_id", "user_id", "type", text("created_at DESC"), "id"),
     )
 
     type: Mapped[JobType] = mapped_column(

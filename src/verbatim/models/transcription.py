@@ -5,7 +5,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Enum, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import DateTime, Enum, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -27,6 +28,24 @@ class Mode(enum.StrEnum):
 
 class Transcription(IdMixin, TimestampMixin, OwnedMixin, Base):
     __tablename__ = "transcription"
+    # The list, newest first, alone and per filter (keyset pages, issue 15).
+    __table_args__ = (
+        Index("ix_transcription_user_created", "user_id", sql_text("created_at DESC"), "id"),
+        Index(
+            "ix_transcription_user_status_created",
+            "user_id",
+            "status",
+            sql_text("created_at DESC"),
+            "id",
+        ),
+        Index(
+            "ix_transcription_user_language_created",
+            "user_id",
+            "language",
+            sql_text("created_at DESC"),
+            "id",
+        ),
+    )
 
     audio_file_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("audio_file.id", ondelete="CASCADE"), index=True, nullable=False
@@ -65,6 +84,8 @@ class Transcription(IdMixin, TimestampMixin, OwnedMixin, Base):
 
 class Segment(Base):
     __tablename__ = "segment"
+    # A transcript's segments in order, a page at a time.
+    __table_args__ = (Index("ix_segment_transcription_index", "transcription_id", "index"),)
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     transcription_id: Mapped[uuid.UUID] = mapped_column(

@@ -7,8 +7,9 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse, Response
 
 from verbatim.deps import CurrentUser, ServicesDep, SessionDep, SettingsDep
+from verbatim.kit.fastjson import FastJSONResponse
 from verbatim.kit.http import absolute_url, content_disposition
-from verbatim.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Limit, Offset
+from verbatim.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Limit, Offset, PageQuery
 from verbatim.models import TranscriptionStatus
 from verbatim.transcriptions import service
 from verbatim.transcriptions.export_links import presigned_export
@@ -54,22 +55,23 @@ async def start_transcription(
 async def list_transcriptions(
     user: CurrentUser,
     session: SessionDep,
+    page: PageQuery,
     status: TranscriptionStatus | None = None,
     audio_file_id: uuid.UUID | None = None,
     language: Annotated[str | None, Query(max_length=20)] = None,
-    limit: Limit = DEFAULT_LIMIT,
-    offset: Offset = 0,
 ) -> object:
-    items, total = await service.list_transcriptions(
+    """Your transcriptions, newest first, without their text (GET one for it). Follow
+    `next_cursor` (pass it as `cursor`) for the next page; `total` is exact up to 10,000, then
+    an estimate (`total_exact: false`)."""
+    result = await service.list_transcriptions(
         session,
         user,
         status=status,
         audio_file_id=audio_file_id,
         language=language,
-        limit=limit,
-        offset=offset,
+        page=page,
     )
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    return result.response()
 
 
 _WORDS = Query(description="Include each segment's words (false: words are [])")
@@ -89,26 +91,22 @@ async def get_transcription(
     """The transcription with one page of its segments (`segments_total` says how many there
     are); page through the rest here or at /transcriptions/{id}/segments."""
     transcription = await service.get_transcription(session, user, transcription_id)
-    segments: list[dict[str, object]] = []
-    total = 0
-    if segments_limit:
-        segments, total = await service.segment_page(
-            session, transcription, limit=segments_limit, offset=segments_offset, words=words
-        )
-    else:
-        _, total = await service.segment_page(
-            session, transcription, limit=1, offset=0, words=False
-        )
+    segments, total = await service.segment_rows(
+        session, transcription.id, limit=segments_limit, offset=segments_offset, words=words
+    )
     summary = TranscriptionSummary.model_validate(transcription).model_dump()
-    return {
-        **summary,
-        "text": transcription.text,
-        "quality": transcription.quality,
-        "segments": segments,
-        "segments_total": total,
-        "segments_offset": segments_offset,
-        "segments_limit": segments_limit,
-    }
+    # Built from rows and written by orjson (the words as stored): decision 0010.
+    return FastJSONResponse(
+        {
+            **summary,
+            "text": transcription.text,
+            "quality": transcription.quality,
+            "segments": segments,
+            "segments_total": total,
+            "segments_offset": segments_offset,
+            "segments_limit": segments_limit,
+        }
+    )
 
 
 @router.get("/transcriptions/{transcription_id}/segments", response_model=SegmentPage)
@@ -122,10 +120,10 @@ async def list_segments(
 ) -> object:
     """The transcription's segments in order, paged."""
     transcription = await service.get_transcription(session, user, transcription_id)
-    items, total = await service.segment_page(
-        session, transcription, limit=limit, offset=offset, words=words
+    items, total = await service.segment_rows(
+        session, transcription.id, limit=limit, offset=offset, words=words
     )
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    return FastJSONResponse({"items": items, "total": total, "limit": limit, "offset": offset})
 
 
 @router.delete("/transcriptions/{transcription_id}", status_code=status.HTTP_204_NO_CONTENT)

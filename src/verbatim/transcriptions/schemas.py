@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
-from verbatim.kit.schemas import Page, RequestModel
+from verbatim.kit.schemas import CursorPage, Page, RequestModel
 from verbatim.models import Mode, TranscriptionStatus
 
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
@@ -103,5 +103,5 @@ class SegmentPage(Page[SegmentOut]):
     pass
 
 
-class TranscriptionPage(Page[TranscriptionSummary]):
+class TranscriptionPage(CursorPage[TranscriptionSummary]):
     pass

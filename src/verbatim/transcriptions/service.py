@@ -8,10 +8,10 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Select, Text, cast, select
+from sqlalchemy import Select, Text, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer as defer_column
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import load_only, selectinload
 
 from verbatim.audio.delivery import MediaExpired
 from verbatim.audio.service import get_audio
@@ -20,7 +20,14 @@ from verbatim.engines.base import ModelRef, ModelUnavailable
 from verbatim.engines.models import resolve_model_async
 from verbatim.errors import Conflict, NotFound, ValidationFailed
 from verbatim.jobs.service import defer, mark_cancelled
-from verbatim.kit.pagination import paginate
+from verbatim.kit.fastjson import raw_json
+from verbatim.kit.pagination import (
+    KeysetPage,
+    PageRequest,
+    check_window,
+    keyset_paginate,
+    paginate,
+)
 from verbatim.models import (
     AudioFile,
     Job,
@@ -161,6 +168,79 @@ async def segment_page(
     return items, total
 
 
+async def segment_rows(
+    session: AsyncSession,
+    transcription_id: uuid.UUID,
+    *,
+    limit: int,
+    offset: int,
+    words: bool = True,
+) -> tuple[list[dict[str, Any]], int]:
+    """Like segment_page, for answers written by kit.fastjson: plain rows, each segment's words
+    spliced in as the JSON text PostgreSQL keeps (never decoded here). About 10x less Python
+    work than ORM objects validated against SegmentOut (decision 0010)."""
+    check_window(max(limit, 1), offset)
+    total = await session.scalar(
+        select(func.count()).where(Segment.transcription_id == transcription_id)
+    )
+    items: list[dict[str, Any]] = []
+    if limit:
+        stmt = (
+            select(
+                Segment.index,
+                Segment.start,
+                Segment.end,
+                Segment.text,
+                Segment.speaker,
+                Segment.confidence,
+                cast(Segment.words, Text) if words else literal_column("NULL"),
+            )
+            .where(Segment.transcription_id == transcription_id)
+            .order_by(Segment.index)
+            .limit(limit)
+            .offset(offset)
+        )
+        empty = raw_json("[]")
+        items = [
+            {
+                "index": index,
+                "start": start,
+                "end": end,
+                "text": text,
+                "speaker": speaker,
+                "confidence": confidence,
+                "words": raw_json(words_json) if words else empty,
+            }
+            for index, start, end, text, speaker, confidence, words_json in await session.execute(
+                stmt
+            )
+        ]
+    return items, int(total or 0)
+
+
+# What a list item shows (TranscriptionSummary): not the text, the quality metrics, the owners.
+LIST_COLUMNS = (
+    Transcription.audio_file_id,
+    Transcription.status,
+    Transcription.requested_language,
+    Transcription.language,
+    Transcription.language_probability,
+    Transcription.mode,
+    Transcription.engine,
+    Transcription.model_name,
+    Transcription.model_version,
+    Transcription.options,
+    Transcription.avg_confidence,
+    Transcription.word_count,
+    Transcription.duration,
+    Transcription.processing_time_s,
+    Transcription.error_code,
+    Transcription.error_message,
+    Transcription.created_at,
+    Transcription.completed_at,
+)
+
+
 async def list_transcriptions(
     session: AsyncSession,
     user: User,
@@ -168,17 +248,18 @@ async def list_transcriptions(
     status: TranscriptionStatus | None,
     audio_file_id: uuid.UUID | None,
     language: str | None,
-    limit: int,
-    offset: int,
-) -> tuple[list[Transcription], int]:
-    stmt = owned_transcriptions(user).order_by(Transcription.created_at.desc(), Transcription.id)
+    page: PageRequest,
+) -> KeysetPage:
+    """Newest first, a keyset page at a time (ix_transcription_user[_status|_language]_created;
+    by audio file, its foreign-key index)."""
+    stmt = owned_transcriptions(user).options(load_only(*LIST_COLUMNS))
     if status is not None:
         stmt = stmt.where(Transcription.status == status)
     if audio_file_id is not None:
         stmt = stmt.where(Transcription.audio_file_id == audio_file_id)
     if language is not None:
         stmt = stmt.where(Transcription.language == language.lower())
-    return await paginate(session, stmt, limit, offset)
+    return await keyset_paginate(session, stmt, page, Transcription.created_at, Transcription.id)
 
 
 async def delete_transcription(
