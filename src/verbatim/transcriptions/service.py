@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import gc
 import uuid
 from dataclasses import replace
 from typing import Any
 
+import orjson
 from sqlalchemy import Select, Text, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer as defer_column
@@ -328,9 +329,29 @@ async def export_transcription(
     return _render(header, segments, fmt)
 
 
+# Formats that show word timings; the others never decode a segment's words (issue 15).
+WORD_FORMATS = frozenset({"srt", "vtt", "json"})
+
+
 def _render(
     header: export.ExportDocument, rows: list[tuple[Any, ...]], fmt: str
 ) -> export.Rendered:
+    # Tens of thousands of small objects are made and dropped here: the cyclic collector
+    # would walk them all several times over (a third of an SRT's time); none form cycles.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _build_and_render(header, rows, fmt)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _build_and_render(
+    header: export.ExportDocument, rows: list[tuple[Any, ...]], fmt: str
+) -> export.Rendered:
+    with_words = fmt in WORD_FORMATS
+    Word = export.ExportWord
     segments = tuple(
         export.ExportSegment(
             start=start,
@@ -339,14 +360,11 @@ def _render(
             speaker=speaker,
             confidence=confidence,
             words=tuple(
-                export.ExportWord(
-                    start=w["start"],
-                    end=w["end"],
-                    word=w["word"],
-                    probability=w.get("probability"),
-                )
-                for w in json.loads(words or "[]")
-            ),
+                Word(w["start"], w["end"], w["word"], w.get("probability"))
+                for w in orjson.loads(words or "[]")
+            )
+            if with_words
+            else (),
         )
         for start, end, text, speaker, confidence, words in rows
     )
