@@ -1,4 +1,4 @@
-"""Run the benchmarks: `python -m bench.run [pipeline|ingest|storage|event_loop|concurrent|scale|all]`.
+"""Run the benchmarks: `python -m bench.run [NAME|all]`, NAME one of:
 
 - pipeline: end-to-end transcription through a real `verbatim serve` against bare
   faster-whisper on the same file (target: service / bare <= 1.10).

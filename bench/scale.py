@@ -440,7 +440,8 @@ def measure_http(
         results[f"deep {name}"] = row
         print(
             f"  deep {name}: walked {count} rows once each in {walk_s:.1f} s; first page "
-            f"p95 {first['p95_ms']} ms, cursor at 90% p95 {row.get('deep_cursor', {}).get('p95_ms')} ms "
+            f"p95 {first['p95_ms']} ms, cursor at 90% p95 "
+            f"{row.get('deep_cursor', {}).get('p95_ms')} ms "
             f"(x{row['ratio_deep_first_p95']}), offset=10000 p95 {row['max_offset']['p95_ms']} ms"
         )
 
@@ -471,7 +472,8 @@ def measure_http(
         row["ok"] = row["p95_ms"] < target
         results[name] = row
         print(
-            f"  {name:<44} p50 {row['p50_ms']:>7} p95 {row['p95_ms']:>7} ms  {size / 1e6:.2f} MB  {mark(row['ok'])} (< {target:.0f})"
+            f"  {name:<44} p50 {row['p50_ms']:>7} p95 {row['p95_ms']:>7} ms  "
+            f"{size / 1e6:.2f} MB  {mark(row['ok'])} (< {target:.0f})"
         )
     started = time.perf_counter()
     whole = expect(http.get(big, params={"segments_limit": 500}), 200)
@@ -724,12 +726,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     seed(conn, small, 0, SMALL)
                     big_id = seed_big_transcript(conn, large)
                     print(
-                        f"small user and the 30,000-word transcript seeded in {time.perf_counter() - t0:.1f} s"
+                        "small user and the 30,000-word transcript seeded in "
+                        f"{time.perf_counter() - t0:.1f} s"
                     )
                 done = 0
                 for size in sizes:
                     print(
-                        f"\n## large user: {size} audio, transcriptions, jobs; {size * SEGMENTS_PER} segments"
+                        f"\n## large user: {size} audio, transcriptions, jobs; "
+                        f"{size * SEGMENTS_PER} segments"
                     )
                     t0 = time.perf_counter()
                     with psycopg.connect(uri) as conn:
@@ -777,5 +781,6 @@ def _print_flatness(out: dict[str, Any]) -> None:
         if isinstance(row, dict) and "large" in row and name in first:
             ratio = row["large"]["p95_ms"] / first[name]["large"]["p95_ms"]
             print(
-                f"  {name:<48} {first[name]['large']['p95_ms']:>7} -> {row['large']['p95_ms']:>7} ms  x{ratio:.2f}"
+                f"  {name:<48} {first[name]['large']['p95_ms']:>7} -> "
+                f"{row['large']['p95_ms']:>7} ms  x{ratio:.2f}"
             )

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from tests.conftest import ApiUser
 
+from tests.conftest import ApiUser
 from verbatim.kit import pagination
 from verbatim.models import (
     AudioFile,

@@ -45,7 +45,7 @@ def test_rendering_from_rows_matches_the_document_path() -> None:
     rows = []
     segments = []
     clock = 0.0
-    for k in range(60):
+    for _ in range(60):
         words = []
         for _ in range(rng.randint(0, 25)):
             word = " " + rng.choice(WORDS)
