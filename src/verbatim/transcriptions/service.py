@@ -178,8 +178,8 @@ async def segment_rows(
     words: bool = True,
 ) -> tuple[list[dict[str, Any]], int]:
     """Like segment_page, for answers written by kit.fastjson: plain rows, each segment's words
-    spliced in as the JSON text PostgreSQL keeps (never decoded here). About 10x less Python
-    work than ORM objects validated against SegmentOut (decision 0010)."""
+    spliced in as the JSON text PostgreSQL keeps (never decoded here). For 15,000 words the body
+    took 2 ms of CPU instead of 180 ms through SegmentOut validation (decision 0010)."""
     check_window(max(limit, 1), offset)
     total = await session.scalar(
         select(func.count()).where(Segment.transcription_id == transcription_id)
