@@ -205,6 +205,7 @@ async def test_a_completed_transcription_is_indexed_with_times_and_offsets(
     assert await chunks_of(started["transcription_id"]) == []
 
 
+@pytest.mark.slow
 async def test_chunks_follow_their_audio_and_jobs_of_deleted_transcriptions_fail_cleanly(
     alice: ApiUser, settings: Settings
 ) -> None:
@@ -222,6 +223,7 @@ async def test_chunks_follow_their_audio_and_jobs_of_deleted_transcriptions_fail
     assert left == 0
 
 
+@pytest.mark.slow
 async def test_queue_index_runs_the_job_and_replaces_chunks_atomically(
     alice: ApiUser, bob: ApiUser, settings: Settings
 ) -> None:
