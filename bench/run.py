@@ -8,6 +8,8 @@
   run (target: < 20 ms), and how a burst of wrong passwords is limited.
 - storage: a --size-mb upload to S3 storage (a local moto server), presigned multipart and
   through the API: both throughputs and the API process's memory growth.
+- index: search indexing (read, chunk, embed, write chunks) in chunks/s against bare
+  embedding of the same chunk texts (target: >= 100 chunks/s per worker).
 - concurrent: another user's GET /api/v1/audio while --stalled uploads (default 30) trickle
   their bodies: p50/p95 against the same requests with no stalled upload, and failures.
 - scale: a large user's library (--sizes, default 10k then 100k recordings, seeded with COPY)
@@ -31,11 +33,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import concurrent_uploads, event_loop, ingest, pipeline, scale, storage
+from bench import concurrent_uploads, event_loop, index, ingest, pipeline, scale, storage
 from bench.common import REPO_ROOT, BenchError
 
 RESULTS = REPO_ROOT / "bench" / "results" / "latest.json"
-BENCHMARKS = ("pipeline", "ingest", "storage", "event_loop", "concurrent", "scale")
+BENCHMARKS = ("pipeline", "ingest", "storage", "event_loop", "concurrent", "scale", "index")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -61,6 +63,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ingest.add_arguments(parser)
     concurrent_uploads.add_arguments(parser)
     scale.add_arguments(parser)
+    index.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -107,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         "event_loop": event_loop.run,
         "concurrent": concurrent_uploads.run,
         "scale": scale.run,
+        "index": index.run,
     }
     try:
         if "pipeline" in chosen:

@@ -6,6 +6,7 @@ from verbatim.models.base import Base
 from verbatim.models.job import Job, JobStatus, JobType
 from verbatim.models.rate_limit import RateLimit
 from verbatim.models.refresh_token import RefreshToken
+from verbatim.models.search import TranscriptionChunk
 from verbatim.models.tenant import Tenant
 from verbatim.models.transcription import (
     Mode,
@@ -33,6 +34,7 @@ __all__ = [
     "Speaker",
     "Tenant",
     "Transcription",
+    "TranscriptionChunk",
     "TranscriptionStatus",
     "UploadSession",
     "UploadStatus",

@@ -26,6 +26,7 @@ from verbatim.models.base import Base, IdMixin, OwnedMixin, TimestampMixin, utcn
 class JobType(enum.StrEnum):
     transcription = "transcription"
     download = "download"
+    search_index = "search_index"  # task search.index: chunks and embeddings of a transcript
 
 
 class JobStatus(enum.StrEnum):
