@@ -2,7 +2,7 @@
 transcription's text search configuration, keywords; HNSW, GIN and order indexes
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-01 00:00:00
 
 HNSW settings: m = 16, ef_construction = 64 (pgvector's defaults). bench/search measures recall
