@@ -352,7 +352,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         f"\nDER (mono files, weighted by speech) {summary['der_mono_weighted'] * 100:.2f} % "
         f"(worst {summary['der_mono_worst'] * 100:.2f} %, target <= 5 %); right speaker count "
         f"{summary['count_right'] * 100:.0f} % of files (target >= 90 %); stereo DER "
-        f"{(summary['stereo_der_auto'] or 0) * 100:.2f} % with auto ({summary['stereo_method_auto']}), "
+        f"{(summary['stereo_der_auto'] or 0) * 100:.2f} % with auto "
+        f"({summary['stereo_method_auto']}), "
         f"{(summary['stereo_der_channels'] or 0) * 100:.2f} % with channels (target <= 2 %)"
         + (
             f"; word speaker accuracy {summary['word_accuracy'] * 100:.1f} %"

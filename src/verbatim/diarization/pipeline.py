@@ -21,6 +21,7 @@ answer is exact for one speaker per channel. ``auto`` picks it when
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -394,7 +395,7 @@ def _refine(
     for _ in range(REFINE_ROUNDS):
         order = sorted(range(len(windows)), key=lambda i: (windows[i].region, windows[i].start))
         extra: list[_Window] = []
-        for a, b in zip(order, order[1:], strict=False):
+        for a, b in itertools.pairwise(order):
             wa, wb = windows[a], windows[b]
             if wa.region != wb.region or labels[a] == labels[b]:
                 continue
@@ -598,6 +599,8 @@ def diarize(
         result = _to_result(pieces, {0: emb[0]}, "clustering")
         result.windows = 1
         return result
+    if not windows:  # no speech
+        return DiarizationResult([], {}, "clustering")
     emb = _embed_windows(mono, windows, threads)
     t2 = time.perf_counter()
     # Windows under 1 s give noisy embeddings that form clusters of their own: cluster the
@@ -609,7 +612,8 @@ def diarize(
     labels = np.zeros(len(windows), dtype=np.int64)
     labels[full] = cluster(emb[full], lo=lo, hi=hi, fixed=num_speakers is not None)
     cents = _centroids(emb[full], labels[full])
-    labels[~full] = np.argmax(emb[~full] @ cents.T, axis=1)
+    if (~full).any():
+        labels[~full] = np.argmax(emb[~full] @ cents.T, axis=1)
     if cents.shape[0] > 1:
         windows, emb, labels = _refine(mono, regions, windows, emb, labels, cents, threads)
     pieces = _turns_from_windows(regions, windows, labels)
