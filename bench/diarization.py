@@ -188,7 +188,8 @@ def evaluate_set(model: Any | None) -> list[dict[str, Any]]:
                 for s, e, _ in words:
                     want = max_overlap(s, e, ref)
                     got = max_overlap(s, e, hyp)
-                    right += got is not None and mapping.get(str(want)) == got
+                    # optimal_mapping maps hypothesis labels to reference labels.
+                    right += got is not None and mapping.get(got) == want
                 row["words"] = len(words)
                 row["word_accuracy"] = right / len(words) if words else None
             rows.append(row)
