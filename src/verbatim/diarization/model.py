@@ -49,6 +49,10 @@ class SpeakerEmbedder:
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.log_severity_level = 3
+        # No arena: activations (~6 MB per window) go back to the system after each batch, so
+        # the engine process keeps only the weights. No spinning: the engine shares its cores.
+        opts.enable_cpu_mem_arena = False
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session: Any = ort.InferenceSession(
             str(path or model_path()), sess_options=opts, providers=["CPUExecutionProvider"]
         )
@@ -107,12 +111,35 @@ def _vad_model() -> Any:
     return get_vad_model()
 
 
+VAD_CONTEXT = 64  # samples of the previous window Silero v6 sees
+VAD_BATCH = 1024  # windows per ONNX call (~33 s): bounded memory on long files
+
+
 def speech_probabilities(samples: FloatArray) -> FloatArray:
-    """Silero VAD v6 speech probability for each 32 ms window of mono 16 kHz audio."""
+    """Silero VAD v6 speech probability for each 32 ms window of mono 16 kHz audio.
+
+    Same computation as ``faster_whisper.vad.SileroVADModel.__call__`` (each window with the
+    64 samples before it, LSTM state carried across calls), in batches of 1024 windows instead
+    of 10,000 so a long file does not hold hundreds of MB of copies and activations at once.
+    """
     if samples.shape[0] == 0:
         return np.zeros(0, dtype=np.float32)
-    pad = (-samples.shape[0]) % VAD_WINDOW
-    padded = np.pad(samples, (0, pad)) if pad else np.ascontiguousarray(samples)
+    session = _vad_model().session
+    n = -(-samples.shape[0] // VAD_WINDOW)
+    h = np.zeros((1, 1, 128), dtype=np.float32)
+    c = np.zeros((1, 1, 128), dtype=np.float32)
+    out = np.empty(n, dtype=np.float32)
+    previous = np.zeros(VAD_CONTEXT, dtype=np.float32)
     with _vad_lock:
-        probs = _vad_model()(padded)
-    return np.asarray(probs, dtype=np.float32).reshape(-1)
+        for first in range(0, n, VAD_BATCH):
+            last = min(n, first + VAD_BATCH)
+            chunk = samples[first * VAD_WINDOW : last * VAD_WINDOW]
+            if chunk.shape[0] < (last - first) * VAD_WINDOW:
+                chunk = np.pad(chunk, (0, (last - first) * VAD_WINDOW - chunk.shape[0]))
+            windows = chunk.reshape(-1, VAD_WINDOW)
+            context = np.concatenate([previous[None, :], windows[:-1, -VAD_CONTEXT:]])
+            batch = np.ascontiguousarray(np.concatenate([context, windows], axis=1))
+            probs, h, c = session.run(None, {"input": batch, "h": h, "c": c})
+            out[first:last] = np.asarray(probs, dtype=np.float32).reshape(-1)
+            previous = windows[-1, -VAD_CONTEXT:].copy()
+    return out
