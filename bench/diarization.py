@@ -336,7 +336,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "stereo_method_auto": stereo[0]["method_used"] if stereo else None,
         "stereo_der_channels": stereo[1]["der"] if len(stereo) > 1 else None,
     }
-    accs = [(r["word_accuracy"], r["words"]) for r in rows if r.get("word_accuracy") is not None]
+    accs = [(r["word_accuracy"], r["words"]) for r in scored if r.get("word_accuracy") is not None]
     if accs:
         summary["word_accuracy"] = sum(a * n for a, n in accs) / sum(n for _, n in accs)
     if not args.quick:
