@@ -16,6 +16,9 @@
   and a small user's (100): p50/p95 of every list and read, deep pages, the 30,000-word
   transcript and its exports, 50 concurrent clients, EXPLAIN of every list query (fails on a
   sequential scan) and the plan-leak check on one connection (targets of issue 15).
+- diarization: DER (0.25 s collar), speaker counts and word speaker accuracy on the dialogue
+  fixtures and a 10+ min file; diarization time and memory against transcription on the
+  pipeline's clip (targets: DER <= 5 %, stereo <= 2 %, time <= 10 %, memory <= 150 MB).
 
 Figures are printed, and written to bench/results/latest.json (git-ignored): each benchmark
 that ran replaces its own section there, the others are kept from earlier runs.
@@ -33,11 +36,29 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import concurrent_uploads, event_loop, index, ingest, pipeline, scale, storage
+from bench import (
+    concurrent_uploads,
+    diarization,
+    event_loop,
+    index,
+    ingest,
+    pipeline,
+    scale,
+    storage,
+)
 from bench.common import REPO_ROOT, BenchError
 
 RESULTS = REPO_ROOT / "bench" / "results" / "latest.json"
-BENCHMARKS = ("pipeline", "ingest", "storage", "event_loop", "concurrent", "scale", "index")
+BENCHMARKS = (
+    "pipeline",
+    "ingest",
+    "storage",
+    "event_loop",
+    "concurrent",
+    "scale",
+    "index",
+    "diarization",
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -64,6 +85,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     concurrent_uploads.add_arguments(parser)
     scale.add_arguments(parser)
     index.add_arguments(parser)
+    diarization.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -111,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         "concurrent": concurrent_uploads.run,
         "scale": scale.run,
         "index": index.run,
+        "diarization": diarization.run,
     }
     try:
         if "pipeline" in chosen:
