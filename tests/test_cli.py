@@ -63,7 +63,7 @@ def test_transcribe_a_local_file_without_a_server(tmp_path: Path) -> None:
 def test_transcribe_refuses_bad_input() -> None:
     r = run_cli("transcribe", str(FIXTURES / "not_audio.mp3"))
     assert r.returncode == 1 and "not audio" in r.stderr
-    r = run_cli("transcribe", str(FIXTURES / "speech.wav"), "--format", "docx")
+    r = run_cli("transcribe", str(FIXTURES / "speech.wav"), "--format", "pdf")
     assert r.returncode == 2 and "unknown format" in r.stderr
     r = run_cli("transcribe", str(FIXTURES / "speech.wav"), "--model", "large-v9")
     assert r.returncode == 1 and "cannot be loaded" in r.stderr

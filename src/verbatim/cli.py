@@ -260,7 +260,7 @@ def storage_check(
 def transcribe(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     format: Annotated[
-        str, typer.Option("--format", "-f", help="txt, srt, vtt, json or csv")
+        str, typer.Option("--format", "-f", help="txt, srt, vtt, json, csv or docx")
     ] = "txt",
     language: Annotated[str | None, typer.Option(help="Language code; omit to detect")] = None,
     model: Annotated[str | None, typer.Option(help="Model name or path")] = None,
@@ -332,7 +332,13 @@ def transcribe(
         ),
     )
     rendered = export.render(document, format)
-    if output is not None:
+    if isinstance(rendered.content, bytes):
+        if output is None:
+            typer.echo(f"{format} is binary: write it to a file with --output", err=True)
+            raise typer.Exit(2)
+        output.write_bytes(rendered.content)
+        typer.echo(f"wrote {output}", err=True)
+    elif output is not None:
         output.write_text(rendered.content, encoding="utf-8")
         typer.echo(f"wrote {output}", err=True)
     else:

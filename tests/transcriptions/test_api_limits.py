@@ -126,7 +126,7 @@ async def test_export_formats_are_case_insensitive(alice: ApiUser) -> None:
         assert ".srt" in r.headers["content-disposition"]
     r = await alice.get(f"/api/v1/transcriptions/{tid}/export", params={"format": "VTT"})
     assert r.text.startswith("WEBVTT")
-    r = await alice.get(f"/api/v1/transcriptions/{tid}/export", params={"format": "DOCX"})
+    r = await alice.get(f"/api/v1/transcriptions/{tid}/export", params={"format": "PDF"})
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "unsupported_format"
 

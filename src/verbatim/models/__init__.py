@@ -16,6 +16,7 @@ from verbatim.models.transcription import (
 )
 from verbatim.models.upload_session import UploadSession, UploadStatus
 from verbatim.models.user import Role, User
+from verbatim.models.voice_profile import VoiceProfile
 
 __all__ = [
     "ApiKey",
@@ -37,4 +38,5 @@ __all__ = [
     "UploadSession",
     "UploadStatus",
     "User",
+    "VoiceProfile",
 ]

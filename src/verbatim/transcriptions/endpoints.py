@@ -10,6 +10,7 @@ from verbatim.deps import CurrentUser, ServicesDep, SessionDep, SettingsDep
 from verbatim.kit.http import absolute_url, content_disposition
 from verbatim.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Limit, Offset
 from verbatim.models import TranscriptionStatus
+from verbatim.speakers.service import speaker_out, transcription_speakers
 from verbatim.transcriptions import service
 from verbatim.transcriptions.export_links import presigned_export
 from verbatim.transcriptions.schemas import (
@@ -100,10 +101,12 @@ async def get_transcription(
             session, transcription, limit=1, offset=0, words=False
         )
     summary = TranscriptionSummary.model_validate(transcription).model_dump()
+    speakers = await transcription_speakers(session, transcription.id)
     return {
         **summary,
         "text": transcription.text,
         "quality": transcription.quality,
+        "speakers": [speaker_out(s) for s in speakers],
         "segments": segments,
         "segments_total": total,
         "segments_offset": segments_offset,
@@ -149,6 +152,7 @@ async def delete_transcription(
                 "text/vtt": {},
                 "application/json": {},
                 "text/csv": {},
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document": {},
             }
         },
     },
@@ -160,13 +164,17 @@ async def export_transcription(
     session: SessionDep,
     services: ServicesDep,
     format: Annotated[
-        str, Query(max_length=10, description="txt, srt, vtt, json or csv (any case)")
+        str,
+        Query(max_length=10, description="txt, srt, vtt, json, csv or docx (any case)"),
     ] = "txt",
     presigned: Annotated[
         bool, Query(description="Answer {url, expires_at} (a short-lived link) instead")
     ] = False,
 ) -> Response:
-    """Download as txt, srt, vtt, json or csv; or get a short-lived link to the download."""
+    """Download as txt, srt, vtt, json, csv or docx; or get a short-lived link to the download.
+    Dialogue transcriptions carry speaker names: "Name: text" turns (txt), a name prefix (srt),
+    `<v Name>` (vtt), a speaker column (csv), a speaker field and a speakers list with talk time
+    (json), turns with timestamps (docx)."""
     rendered = await service.export_transcription(session, user, transcription_id, format)
     if presigned:
         expires_s = services.settings.presigned_get_expires_s
