@@ -53,7 +53,7 @@ def transcribe_dialogue(
     on_progress: StageProgress | None = None,
 ) -> EngineResult:
     """`transcribe(model, audio, options, progress)` is the speech engine's own call."""
-    from verbatim.diarization import diarize
+    from verbatim.diarization import DiarizationInputError, diarize
 
     dialogue = options.dialogue
     assert dialogue is not None
@@ -78,13 +78,16 @@ def transcribe_dialogue(
     if on_progress is not None:
         on_progress(TRANSCRIBING_SHARE * result.duration, result.duration, "diarizing")
     diarize_started = time.perf_counter()
-    found = diarize(
-        audio,
-        num_speakers=dialogue.num_speakers,
-        min_speakers=dialogue.min_speakers,
-        max_speakers=dialogue.max_speakers,
-        method=dialogue.method,
-    )
+    try:
+        found = diarize(
+            audio,
+            num_speakers=dialogue.num_speakers,
+            min_speakers=dialogue.min_speakers,
+            max_speakers=dialogue.max_speakers,
+            method="channels" if dialogue.method == "channels" else "auto",
+        )
+    except DiarizationInputError as exc:
+        raise EngineError(exc.code, str(exc)) from exc
     diarize_s = time.perf_counter() - diarize_started
     centroids = {
         label: np.asarray(v, dtype=np.float32).tolist() for label, v in found.centroids.items()
