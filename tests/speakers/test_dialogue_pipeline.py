@@ -1,0 +1,130 @@
+"""Dialogue mode end to end on the real models (tiny.en, Silero VAD, CAM++): a two-person
+recording split into turns, a speaker named and her voice saved, her next recording labelled
+by name, exports showing names; a silent file completes without speakers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import wave
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.conftest import FIXTURES, ApiUser, wait_for_job
+
+
+async def dialogue(user: ApiUser, path: Path, **options: Any) -> dict[str, Any]:
+    audio = (await user.upload(path)).json()
+    r = await user.post(
+        f"/api/v1/audio/{audio['id']}/transcriptions", json={"mode": "dialogue", **options}
+    )
+    assert r.status_code == 202, r.text
+    job = await wait_for_job(user, r.json()["job_id"], timeout=120)
+    assert job["status"] == "completed", job
+    assert job["stage"] == "completed" and job["progress"] == 100.0
+    t: dict[str, Any] = (
+        await user.get(f"/api/v1/transcriptions/{r.json()['transcription_id']}")
+    ).json()
+    return t
+
+
+@pytest.mark.slow
+async def test_interview_turns_named_speaker_recognised_next_time(
+    alice: ApiUser, bob: ApiUser
+) -> None:
+    # dialogue.wav: voice A "Good morning. Did you bring the meeting notes?", voice B "Yes, I
+    # printed them last night.", voice A "Great, let us begin."
+    t = await dialogue(alice, FIXTURES / "dialogue.wav")
+    assert t["mode"] == "dialogue"
+    turns = [(s["speaker"], s["text"]) for s in t["segments"]]
+    speakers_in_order = [label for label, _ in turns]
+    assert speakers_in_order[0] == "SPEAKER_1"
+    assert {label for label, _ in turns} == {"SPEAKER_1", "SPEAKER_2"}, turns
+    said = {label: " ".join(x for lbl, x in turns if lbl == label).lower() for label, _ in turns}
+    assert "meeting notes" in said["SPEAKER_1"] and "let us begin" in said["SPEAKER_1"]
+    assert "printed them" in said["SPEAKER_2"]
+    assert "meeting" not in said["SPEAKER_2"] and "printed" not in said["SPEAKER_1"]
+    for seg in t["segments"]:  # words stay whole and inside their segment
+        assert seg["words"], seg
+        assert seg["start"] <= seg["words"][0]["start"] and seg["words"][-1]["end"] <= seg["end"]
+    assert [s["label"] for s in t["speakers"]] == ["SPEAKER_1", "SPEAKER_2"]
+    for sp in t["speakers"]:
+        assert sp["has_voice"] and sp["display_name"] is None and sp["voice_profile_id"] is None
+        assert 0.5 < sp["talk_time"] < t["duration"]
+    assert sum(sp["word_count"] for sp in t["speakers"]) == t["word_count"]
+    assert t["quality"]["speakers"] == 2
+    assert t["quality"]["diarization"]["method"] == "clustering"
+
+    # Name the first voice and save it.
+    r = await alice.client.patch(
+        f"/api/v1/transcriptions/{t['id']}/speakers/SPEAKER_1",
+        json={"display_name": "Alice", "save_voice": True},
+        headers=alice.headers,
+    )
+    assert r.status_code == 200, r.text
+    profile_id = r.json()["voice_profile_id"]
+    profiles = (await alice.get("/api/v1/voice-profiles")).json()["items"]
+    assert [(p["id"], p["name"]) for p in profiles] == [(profile_id, "Alice")]
+
+    # Exports show the name.
+    base = f"/api/v1/transcriptions/{t['id']}/export"
+    txt = (await alice.get(base, params={"format": "txt"})).text
+    lines = txt.splitlines()
+    assert [line.split(":", 1)[0] for line in lines] == ["Alice", "SPEAKER_2", "Alice"], txt
+    assert "printed them" in lines[1].lower()
+    srt = (await alice.get(base, params={"format": "srt"})).text
+    assert "Alice: " in srt and "SPEAKER_2: " in srt
+    vtt = (await alice.get(base, params={"format": "vtt"})).text
+    assert "<v Alice>" in vtt and "<v SPEAKER_2>" in vtt
+    rows = list(csv.reader(io.StringIO((await alice.get(base, params={"format": "csv"})).text)))
+    assert rows[0][2] == "speaker" and {row[2] for row in rows[1:]} == {"Alice", "SPEAKER_2"}
+    data = json.loads((await alice.get(base, params={"format": "json"})).text)
+    assert [(s["label"], s["name"]) for s in data["speakers"]] == [
+        ("SPEAKER_1", "Alice"),
+        ("SPEAKER_2", "SPEAKER_2"),
+    ]
+    assert all(s["talk_time"] > 0 for s in data["speakers"])
+    assert {s["speaker"] for s in data["segments"]} == {"Alice", "SPEAKER_2"}
+    r = await alice.get(base, params={"format": "docx"})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/vnd.openxmlformats")
+    from docx import Document
+
+    paragraphs = [p.text for p in Document(io.BytesIO(r.content)).paragraphs]
+    turn_heads = [p.split("\n", 1)[0] for p in paragraphs if p.startswith("[")]
+    assert [h.split("] ", 1)[1] for h in turn_heads] == ["Alice", "SPEAKER_2", "Alice"]
+    assert turn_heads[0].startswith("[00:00:00]")
+
+    # Her next recording (same voice, other words) is labelled Alice, with a confidence.
+    nxt = await dialogue(alice, FIXTURES / "speech.wav")
+    assert [(s["label"], s["name"]) for s in nxt["speakers"]] == [("SPEAKER_1", "Alice")]
+    assert nxt["speakers"][0]["voice_profile_id"] == profile_id
+    assert 0.6 <= nxt["speakers"][0]["match_confidence"] <= 1.0
+    assert {s["speaker_name"] for s in nxt["segments"]} == {"Alice"}
+    txt = (await alice.get(f"/api/v1/transcriptions/{nxt['id']}/export?format=txt")).text
+    assert txt.startswith("Alice: ") and "quick brown fox" in txt.lower()
+
+    # Profiles are per user: the same recording is anonymous for Bob.
+    theirs = await dialogue(bob, FIXTURES / "speech.wav")
+    assert [(s["label"], s["name"]) for s in theirs["speakers"]] == [("SPEAKER_1", "SPEAKER_1")]
+    assert theirs["speakers"][0]["voice_profile_id"] is None
+
+
+@pytest.mark.slow
+async def test_silent_file_completes_without_speakers(alice: ApiUser, tmp_path: Path) -> None:
+    path = tmp_path / "silence.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        noise = np.random.default_rng(0).normal(0, 3, 16000 * 3).astype(np.int16)
+        out.writeframes(noise.tobytes())
+    t = await dialogue(alice, path)
+    assert t["status"] == "completed"
+    assert t["speakers"] == []
+    assert all(s["speaker"] is None for s in t["segments"])
+    assert t["quality"]["speakers"] == 0
