@@ -128,3 +128,33 @@ async def test_silent_file_completes_without_speakers(alice: ApiUser, tmp_path: 
     assert t["speakers"] == []
     assert all(s["speaker"] is None for s in t["segments"])
     assert t["quality"]["speakers"] == 0
+
+
+def _pcm(name: str) -> np.ndarray:
+    with wave.open(str(FIXTURES / name)) as f:
+        assert f.getframerate() == 16000 and f.getnchannels() == 1
+        return np.frombuffer(f.readframes(f.getnframes()), dtype=np.int16)
+
+
+@pytest.mark.slow
+async def test_stereo_call_is_labelled_by_channel(alice: ApiUser, tmp_path: Path) -> None:
+    """One speaker per channel, taking turns: found without being asked, exact by channel."""
+    left, right = _pcm("speech.wav"), _pcm("speech2.wav")
+    gap = np.zeros(8000, dtype=np.int16)
+    n = len(left) + len(gap) + len(right)
+    channels = np.zeros((2, n), dtype=np.int16)
+    channels[0, : len(left)] = left
+    channels[1, len(left) + len(gap) :] = right
+    path = tmp_path / "call.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(channels.T.copy().tobytes())
+    t = await dialogue(alice, path)
+    assert t["quality"]["diarization"]["method"] == "channels"
+    turns = [(s["speaker"], s["text"].lower()) for s in t["segments"]]
+    assert {label for label, _ in turns} == {"SPEAKER_1", "SPEAKER_2"}, turns
+    said = {label: " ".join(x for lbl, x in turns if lbl == label) for label, _ in turns}
+    assert "brown fox" in said["SPEAKER_1"] and "second test" in said["SPEAKER_2"]
+    assert "brown" not in said["SPEAKER_2"] and "second" not in said["SPEAKER_1"]
