@@ -15,6 +15,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import FIXTURES, ApiUser, wait_for_job
+from verbatim.engines.base import DialogueOptions, EngineError, TranscribeOptions
+from verbatim.engines.models import resolve_model
+from verbatim.engines.process_pool import EnginePool
 
 
 async def dialogue(user: ApiUser, path: Path, **options: Any) -> dict[str, Any]:
@@ -158,3 +161,37 @@ async def test_stereo_call_is_labelled_by_channel(alice: ApiUser, tmp_path: Path
     said = {label: " ".join(x for lbl, x in turns if lbl == label) for label, _ in turns}
     assert "brown fox" in said["SPEAKER_1"] and "second test" in said["SPEAKER_2"]
     assert "brown" not in said["SPEAKER_2"] and "second" not in said["SPEAKER_1"]
+
+
+@pytest.mark.slow
+async def test_engine_process_reports_stages_and_refuses_channels_on_mono(
+    engine_pool: EnginePool,
+) -> None:
+    """Dialogue runs in the pool's engine process: progress moves from transcribing to
+    diarizing; a mono file asked to split by channel is refused there, and the process lives."""
+    model = resolve_model("tiny.en", None)
+    seen: list[tuple[float, str]] = []
+
+    async def progress(done: float, total: float, stage: str) -> None:
+        seen.append((done / total, stage))
+
+    options = TranscribeOptions(word_timestamps=False, dialogue=DialogueOptions(num_speakers=2))
+    async with engine_pool.acquire() as engine:
+        result = await engine.transcribe(model, str(FIXTURES / "dialogue.wav"), options, progress)
+        with pytest.raises(EngineError) as refused:
+            await engine.transcribe(
+                model,
+                str(FIXTURES / "speech.wav"),
+                TranscribeOptions(dialogue=DialogueOptions(method="channels")),
+            )
+        assert refused.value.code == "channels_need_stereo" and not refused.value.transient
+        assert engine.alive()
+    stages = [stage for _, stage in seen]
+    assert stages[-1] == "diarizing" and "transcribing" in stages
+    assert stages.index("diarizing") > stages.index("transcribing")
+    assert [fraction for fraction, _ in seen] == sorted(fraction for fraction, _ in seen)
+    assert [s.label for s in result.speakers] == ["SPEAKER_1", "SPEAKER_2"]
+    assert all(len(s.centroid or ()) == 192 for s in result.speakers)
+    # Word timings were used for labelling, then dropped as asked.
+    assert all(seg.words == () and seg.speaker for seg in result.segments)
+    assert result.diarization is not None and result.diarization["seconds"] > 0
