@@ -19,6 +19,7 @@ from itertools import accumulate
 from pathlib import PurePosixPath
 
 FORMATS: tuple[str, ...] = ("txt", "srt", "vtt", "json", "csv", "docx")
+BINARY_FORMATS: tuple[str, ...] = ("docx",)  # Rendered.content is bytes
 
 # Subtitle layout limits, following common broadcast/streaming style guides.
 MAX_LINE_CHARS = 42
