@@ -10,6 +10,9 @@
   through the API: both throughputs and the API process's memory growth.
 - concurrent: another user's GET /api/v1/audio while --stalled uploads (default 30) trickle
   their bodies: p50/p95 against the same requests with no stalled upload, and failures.
+- diarization: DER (0.25 s collar), speaker counts and word speaker accuracy on the dialogue
+  fixtures and a 10+ min file; diarization time and memory against transcription on the
+  pipeline's clip (targets: DER <= 5 %, stereo <= 2 %, time <= 10 %, memory <= 150 MB).
 
 Figures are printed, and written to bench/results/latest.json (git-ignored): each benchmark
 that ran replaces its own section there, the others are kept from earlier runs.
@@ -27,11 +30,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import concurrent_uploads, event_loop, ingest, pipeline, storage
+from bench import concurrent_uploads, diarization, event_loop, ingest, pipeline, storage
 from bench.common import REPO_ROOT, BenchError
 
 RESULTS = REPO_ROOT / "bench" / "results" / "latest.json"
-BENCHMARKS = ("pipeline", "ingest", "storage", "event_loop", "concurrent")
+BENCHMARKS = ("pipeline", "ingest", "storage", "event_loop", "concurrent", "diarization")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -56,6 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     pipeline.add_arguments(parser)
     ingest.add_arguments(parser)
     concurrent_uploads.add_arguments(parser)
+    diarization.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -101,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         "storage": storage.run,
         "event_loop": event_loop.run,
         "concurrent": concurrent_uploads.run,
+        "diarization": diarization.run,
     }
     try:
         if "pipeline" in chosen:

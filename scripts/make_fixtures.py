@@ -9,6 +9,7 @@ so no ffmpeg/sox binaries are needed.
     python scripts/make_fixtures.py            # tests/fixtures/*, README.md, check
     python scripts/make_fixtures.py --bench    # bench/data/speech_10min.ogg, check
     python scripts/make_fixtures.py --check    # only verify existing files
+    python scripts/make_fixtures.py --dialogue # tests/fixtures/dialogue/* (needs hibari-tts too)
 
 Every run ends by decoding each file with PyAV, transcribing the speech files
 with faster-whisper tiny.en and printing a summary table. The script exits
@@ -632,6 +633,11 @@ def main() -> int:
         action="store_true",
         help="do not regenerate anything, only verify and print the summary",
     )
+    parser.add_argument(
+        "--dialogue",
+        action="store_true",
+        help="build the dialogue-mode conversations (scripts/dialogue_fixtures.py) only",
+    )
     parser.add_argument("--out", type=Path, default=FIXTURES_DIR, help="fixtures directory")
     parser.add_argument("--bench-path", type=Path, default=BENCH_PATH)
     parser.add_argument(
@@ -641,6 +647,12 @@ def main() -> int:
 
     if not args.check and shutil.which("espeak-ng") is None:
         parser.error("espeak-ng not found; install it with: apt-get install espeak-ng")
+    if args.dialogue:
+        import dialogue_fixtures
+
+        for line in dialogue_fixtures.build_all():
+            print(line)
+        return 0
     model_path = args.model or default_model()
     compute_types = ("int8",) if args.bench else CHECK_COMPUTE_TYPES
     models = {ct: load_model(model_path, ct) for ct in compute_types}
