@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import wave
 from pathlib import Path
@@ -35,29 +36,96 @@ async def dialogue(user: ApiUser, path: Path, **options: Any) -> dict[str, Any]:
     return t
 
 
+DIALOGUES = FIXTURES / "dialogue"  # synthetic conversations with their scripts (README there)
+
+
+def script(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((DIALOGUES / f"{name}.json").read_text())
+    return data
+
+
+def word_speakers(t: dict[str, Any], name: str, collar: float = 0.25) -> list[tuple[str, str]]:
+    """(label given, speaker in the script) for every word that falls inside exactly one
+    scripted turn (with a collar), in order."""
+    turns = script(name)["turns"]
+    pairs = []
+    for seg in t["segments"]:
+        for w in seg["words"]:
+            middle = (w["start"] + w["end"]) / 2
+            owners = {
+                turn["speaker"]
+                for turn in turns
+                if turn["start"] - collar <= middle <= turn["end"] + collar
+            }
+            if len(owners) == 1:
+                pairs.append((seg["speaker"], owners.pop()))
+    return pairs
+
+
+def label_map(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """Each label -> the scripted speaker most of its words belong to."""
+    votes: dict[str, dict[str, int]] = {}
+    for label, truth in pairs:
+        votes.setdefault(label, {}).setdefault(truth, 0)
+        votes[label][truth] += 1
+    return {label: max(v, key=lambda k: v[k]) for label, v in votes.items()}
+
+
+def clip_of(name: str, speaker: str, path: Path) -> Path:
+    """The scripted turns of one speaker cut out of a fixture, as a mono WAV."""
+    import av
+
+    with av.open(str(DIALOGUES / f"{name}.ogg")) as container:
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=16000)
+        pcm = np.concatenate(
+            [
+                r.to_ndarray().reshape(-1)
+                for frame in container.decode(audio=0)
+                for r in resampler.resample(frame)
+            ]
+        )
+    pieces = [
+        pcm[int(turn["start"] * 16000) : int(turn["end"] * 16000)]
+        for turn in script(name)["turns"]
+        if turn["speaker"] == speaker
+    ]
+    gap = np.zeros(4000, dtype=np.int16)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(np.concatenate([x for p in pieces for x in (p, gap)]).tobytes())
+    return path
+
+
 @pytest.mark.slow
 async def test_interview_turns_named_speaker_recognised_next_time(
-    alice: ApiUser, bob: ApiUser
+    alice: ApiUser, bob: ApiUser, tmp_path: Path
 ) -> None:
-    # dialogue.wav: voice A "Good morning. Did you bring the meeting notes?", voice B "Yes, I
-    # printed them last night.", voice A "Great, let us begin."
-    t = await dialogue(alice, FIXTURES / "dialogue.wav")
+    # two_interview: voices hibari (speaks first) and us_m3 take 14 turns of 1-4 s.
+    t = await dialogue(alice, DIALOGUES / "two_interview.ogg")
     assert t["mode"] == "dialogue"
-    turns = [(s["speaker"], s["text"]) for s in t["segments"]]
-    speakers_in_order = [label for label, _ in turns]
-    assert speakers_in_order[0] == "SPEAKER_1"
-    assert {label for label, _ in turns} == {"SPEAKER_1", "SPEAKER_2"}, turns
-    said = {label: " ".join(x for lbl, x in turns if lbl == label).lower() for label, _ in turns}
-    assert "meeting notes" in said["SPEAKER_1"] and "let us begin" in said["SPEAKER_1"]
-    assert "printed them" in said["SPEAKER_2"]
-    assert "meeting" not in said["SPEAKER_2"] and "printed" not in said["SPEAKER_1"]
+    assert [s["label"] for s in t["speakers"]] == ["SPEAKER_1", "SPEAKER_2"]
+    pairs = word_speakers(t, "two_interview")
+    mapping = label_map(pairs)
+    assert mapping == {"SPEAKER_1": "hibari", "SPEAKER_2": "us_m3"}
+    right = sum(mapping[label] == truth for label, truth in pairs)
+    assert len(pairs) >= 80 and right / len(pairs) >= 0.95, (right, len(pairs))
     for seg in t["segments"]:  # words stay whole and inside their segment
         assert seg["words"], seg
         assert seg["start"] <= seg["words"][0]["start"] and seg["words"][-1]["end"] <= seg["end"]
-    assert [s["label"] for s in t["speakers"]] == ["SPEAKER_1", "SPEAKER_2"]
     for sp in t["speakers"]:
         assert sp["has_voice"] and sp["display_name"] is None and sp["voice_profile_id"] is None
-        assert 0.5 < sp["talk_time"] < t["duration"]
+    scripted = {
+        who: sum(
+            turn["end"] - turn["start"]
+            for turn in script("two_interview")["turns"]
+            if turn["speaker"] == who
+        )
+        for who in ("hibari", "us_m3")
+    }
+    for sp in t["speakers"]:
+        assert abs(sp["talk_time"] - scripted[mapping[sp["label"]]]) < 3.0, (sp, scripted)
     assert sum(sp["word_count"] for sp in t["speakers"]) == t["word_count"]
     assert t["quality"]["speakers"] == 2
     assert t["quality"]["diarization"]["method"] == "clustering"
@@ -77,12 +145,14 @@ async def test_interview_turns_named_speaker_recognised_next_time(
     base = f"/api/v1/transcriptions/{t['id']}/export"
     txt = (await alice.get(base, params={"format": "txt"})).text
     lines = txt.splitlines()
-    assert [line.split(":", 1)[0] for line in lines] == ["Alice", "SPEAKER_2", "Alice"], txt
-    assert "printed them" in lines[1].lower()
+    assert lines[0] == "Alice: Thanks for coming in today."
+    names = [line.split(":", 1)[0] for line in lines]
+    assert set(names) == {"Alice", "SPEAKER_2"}
+    assert all(a != b for a, b in itertools.pairwise(names)), txt  # one line a turn
     srt = (await alice.get(base, params={"format": "srt"})).text
-    assert "Alice: " in srt and "SPEAKER_2: " in srt
+    assert "Alice: Thanks for coming in today." in srt and "SPEAKER_2: " in srt
     vtt = (await alice.get(base, params={"format": "vtt"})).text
-    assert "<v Alice>" in vtt and "<v SPEAKER_2>" in vtt
+    assert "<v Alice>Thanks for coming in today." in vtt and "<v SPEAKER_2>" in vtt
     rows = list(csv.reader(io.StringIO((await alice.get(base, params={"format": "csv"})).text)))
     assert rows[0][2] == "speaker" and {row[2] for row in rows[1:]} == {"Alice", "SPEAKER_2"}
     data = json.loads((await alice.get(base, params={"format": "json"})).text)
@@ -90,7 +160,7 @@ async def test_interview_turns_named_speaker_recognised_next_time(
         ("SPEAKER_1", "Alice"),
         ("SPEAKER_2", "SPEAKER_2"),
     ]
-    assert all(s["talk_time"] > 0 for s in data["speakers"])
+    assert all(s["talk_time"] > 5 for s in data["speakers"])
     assert {s["speaker"] for s in data["segments"]} == {"Alice", "SPEAKER_2"}
     r = await alice.get(base, params={"format": "docx"})
     assert r.status_code == 200
@@ -98,21 +168,26 @@ async def test_interview_turns_named_speaker_recognised_next_time(
     from docx import Document
 
     paragraphs = [p.text for p in Document(io.BytesIO(r.content)).paragraphs]
-    turn_heads = [p.split("\n", 1)[0] for p in paragraphs if p.startswith("[")]
-    assert [h.split("] ", 1)[1] for h in turn_heads] == ["Alice", "SPEAKER_2", "Alice"]
-    assert turn_heads[0].startswith("[00:00:00]")
+    heads = [p.split("\n", 1)[0] for p in paragraphs if p.startswith("[")]
+    assert heads[0] == "[00:00:00] Alice" and len(heads) == len(lines)
+    assert [h.split("] ", 1)[1] for h in heads] == names
 
-    # Her next recording (same voice, other words) is labelled Alice, with a confidence.
-    nxt = await dialogue(alice, FIXTURES / "speech.wav")
-    assert [(s["label"], s["name"]) for s in nxt["speakers"]] == [("SPEAKER_1", "Alice")]
-    assert nxt["speakers"][0]["voice_profile_id"] == profile_id
-    assert 0.6 <= nxt["speakers"][0]["match_confidence"] <= 1.0
-    assert {s["speaker_name"] for s in nxt["segments"]} == {"Alice"}
+    # Her next interview (another voice, pink noise at 15 dB) names her, with a confidence.
+    nxt = await dialogue(alice, DIALOGUES / "two_noisy_15db.ogg")
+    mapping = label_map(word_speakers(nxt, "two_noisy_15db"))
+    assert sorted(mapping.values()) == ["hibari", "klatt"]
+    named = {mapping[s["label"]]: s for s in nxt["speakers"]}
+    assert named["hibari"]["name"] == "Alice"
+    assert named["hibari"]["voice_profile_id"] == profile_id
+    assert 0.6 <= named["hibari"]["match_confidence"] <= 1.0
+    assert named["klatt"]["display_name"] is None and named["klatt"]["voice_profile_id"] is None
+    hers = [s["text"] for s in nxt["segments"] if s["speaker_name"] == "Alice"]
+    assert any("cheaper than" in text for text in hers), hers
     txt = (await alice.get(f"/api/v1/transcriptions/{nxt['id']}/export?format=txt")).text
-    assert txt.startswith("Alice: ") and "quick brown fox" in txt.lower()
+    assert "\nAlice: " in txt
 
-    # Profiles are per user: the same recording is anonymous for Bob.
-    theirs = await dialogue(bob, FIXTURES / "speech.wav")
+    # Profiles are per user: her voice is anonymous for Bob.
+    theirs = await dialogue(bob, clip_of("two_interview", "hibari", tmp_path / "hers.wav"))
     assert [(s["label"], s["name"]) for s in theirs["speakers"]] == [("SPEAKER_1", "SPEAKER_1")]
     assert theirs["speakers"][0]["voice_profile_id"] is None
 
