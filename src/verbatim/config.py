@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     engine_cpu_threads: int = 0
     # Dialogue mode: a speaker whose voice is at least this similar (cosine of CAM++ centroids)
     # to one of the owner's voice profiles is labelled with the profile's name.
-    voice_match_threshold: float = Field(default=0.6, ge=0.0, le=1.0)
+    voice_match_threshold: float = Field(default=0.63, ge=0.0, le=1.0)
 
     # Worker: run it inside `verbatim serve` (embedded mode) or only in `verbatim worker`.
     run_worker_in_api: bool = True
