@@ -129,3 +129,20 @@ def test_no_turns_or_no_words() -> None:
     assert [(s.speaker, s.text) for s in out] == [("SPEAKER_1", "hello there")]
     assert speakers[0].word_count == 2
     assert label_transcript([], [T(0, 1, "A")]) == ([], [])
+
+
+def test_runner_reads_dialogue_options_from_the_row() -> None:
+    from verbatim.engines.base import DialogueOptions
+    from verbatim.models import Mode, Transcription
+    from verbatim.transcriptions.runner import dialogue_options
+
+    def row(mode: Mode, **options: object) -> Transcription:
+        return Transcription(mode=mode, options={"beam_size": 5, **options})
+
+    assert dialogue_options(row(Mode.mono)) is None
+    assert dialogue_options(row(Mode.dialogue, diarization="off")) is None
+    assert dialogue_options(row(Mode.dialogue, diarization="auto")) == DialogueOptions()
+    assert dialogue_options(
+        row(Mode.dialogue, diarization="channels", min_speakers=2, max_speakers=3)
+    ) == DialogueOptions(method="channels", min_speakers=2, max_speakers=3)
+    assert dialogue_options(row(Mode.dialogue, num_speakers=4)) == DialogueOptions(num_speakers=4)
