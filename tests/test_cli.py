@@ -63,7 +63,7 @@ def test_transcribe_a_local_file_without_a_server(tmp_path: Path) -> None:
 def test_transcribe_refuses_bad_input() -> None:
     r = run_cli("transcribe", str(FIXTURES / "not_audio.mp3"))
     assert r.returncode == 1 and "not audio" in r.stderr
-    r = run_cli("transcribe", str(FIXTURES / "speech.wav"), "--format", "docx")
+    r = run_cli("transcribe", str(FIXTURES / "speech.wav"), "--format", "pdf")
     assert r.returncode == 2 and "unknown format" in r.stderr
     r = run_cli("transcribe", str(FIXTURES / "speech.wav"), "--model", "large-v9")
     assert r.returncode == 1 and "cannot be loaded" in r.stderr
@@ -102,3 +102,18 @@ def test_migrate_and_user_create(database_url: str, tmp_path: Path) -> None:
     assert r.returncode == 1 and "already exists" in r.stderr
     r = run_cli("user", "create", "--email", "x@example.com", "--password", "short", env=env)
     assert r.returncode == 2
+
+
+@pytest.mark.slow
+def test_transcribe_dialogue_offline(tmp_path: Path) -> None:
+    out = tmp_path / "dialogue.docx"
+    r = run_cli("transcribe", str(FIXTURES / "dialogue.wav"), "--dialogue", "-f", "docx")
+    assert r.returncode == 2 and "--output" in r.stderr  # binary never goes to a terminal
+    r = run_cli(
+        "transcribe", str(FIXTURES / "dialogue.wav"), "--dialogue", "-f", "docx", "-o", str(out)
+    )
+    assert r.returncode == 0, r.stderr
+    from docx import Document
+
+    heads = [p.text.split("\n")[0] for p in Document(str(out)).paragraphs if p.text[:1] == "["]
+    assert [h.split("] ")[1] for h in heads] == ["SPEAKER_1", "SPEAKER_2", "SPEAKER_1"]

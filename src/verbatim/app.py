@@ -25,6 +25,7 @@ from verbatim.kit.pagination import cursor_key
 from verbatim.kit.schemas import storable_params
 from verbatim.logs import configure_logging
 from verbatim.runtime import run_runtime
+from verbatim.speakers.endpoints import router as speakers_router
 from verbatim.storage.endpoints import router as storage_router
 from verbatim.transcriptions.endpoints import router as transcriptions_router
 from verbatim.uploads.endpoints import router as uploads_router
@@ -111,6 +112,7 @@ def create_app(
         downloads_router,  # before audio's /{audio_id} routes
         audio_router,
         transcriptions_router,
+        speakers_router,
         jobs_router,
     )
     for router in routers:

@@ -349,16 +349,22 @@ def search_reindex(
 def transcribe(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     format: Annotated[
-        str, typer.Option("--format", "-f", help="txt, srt, vtt, json or csv")
+        str, typer.Option("--format", "-f", help="txt, srt, vtt, json, csv or docx")
     ] = "txt",
     language: Annotated[str | None, typer.Option(help="Language code; omit to detect")] = None,
     model: Annotated[str | None, typer.Option(help="Model name or path")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here")] = None,
+    dialogue: Annotated[
+        bool, typer.Option("--dialogue", help="Label speakers (SPEAKER_1, ...) offline")
+    ] = False,
+    num_speakers: Annotated[
+        int | None, typer.Option(min=1, max=20, help="With --dialogue: speaker count, if known")
+    ] = None,
 ) -> None:
     """Transcribe a local file right here (no server, no database) with a progress bar."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from verbatim.engines.base import EngineError, TranscribeOptions
+    from verbatim.engines.base import DialogueOptions, EngineError, TranscribeOptions
     from verbatim.engines.faster_whisper_engine import FasterWhisperEngine
     from verbatim.engines.models import resolve_model
     from verbatim.media.probe import NotMedia, probe
@@ -367,6 +373,9 @@ def transcribe(
     settings = get_settings()
     if format not in export.FORMATS:
         typer.echo(f"unknown format {format!r}; use one of {', '.join(export.FORMATS)}", err=True)
+        raise typer.Exit(2)
+    if format in export.BINARY_FORMATS and output is None:
+        typer.echo(f"{format} is binary: write it to a file with --output", err=True)
         raise typer.Exit(2)
     try:
         probe(file)
@@ -391,12 +400,22 @@ def transcribe(
         transient=True,
     ) as progress:
         task = progress.add_task(f"transcribing {file.name}", total=100)
-        result = engine.transcribe(
-            ref,
-            str(file),
-            TranscribeOptions(language=language),
-            lambda done, total: progress.update(task, completed=100 * done / total if total else 0),
+        options = TranscribeOptions(
+            language=language,
+            dialogue=DialogueOptions(num_speakers=num_speakers) if dialogue else None,
         )
+        try:
+            result = engine.transcribe(
+                ref,
+                str(file),
+                options,
+                lambda done, total: progress.update(
+                    task, completed=100 * done / total if total else 0
+                ),
+            )
+        except EngineError as exc:
+            typer.echo(f"error: {exc.message}", err=True)
+            raise typer.Exit(1) from exc
         progress.update(task, completed=100)
     document = export.ExportDocument(
         id="local",
@@ -410,6 +429,7 @@ def transcribe(
                 start=s.start,
                 end=s.end,
                 text=s.text,
+                speaker=s.speaker,
                 confidence=(sum(w.probability for w in s.words) / len(s.words))
                 if s.words
                 else None,
@@ -419,9 +439,17 @@ def transcribe(
             )
             for s in result.segments
         ),
+        speakers=tuple(
+            export.ExportSpeaker(sp.label, sp.label, sp.talk_time, sp.word_count)
+            for sp in result.speakers
+        ),
     )
     rendered = export.render(document, format)
-    if output is not None:
+    if isinstance(rendered.content, bytes):
+        assert output is not None
+        output.write_bytes(rendered.content)
+        typer.echo(f"wrote {output}", err=True)
+    elif output is not None:
         output.write_text(rendered.content, encoding="utf-8")
         typer.echo(f"wrote {output}", err=True)
     else:

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     engine_device: str = "cpu"
     engine_compute_type: str = "int8"
     engine_cpu_threads: int = 0
+    # Dialogue mode: a speaker whose voice is at least this similar (cosine of CAM++ centroids)
+    # to one of the owner's voice profiles is labelled with the profile's name.
+    voice_match_threshold: float = Field(default=0.63, ge=0.0, le=1.0)
 
     # Worker: run it inside `verbatim serve` (embedded mode) or only in `verbatim worker`.
     run_worker_in_api: bool = True

@@ -403,6 +403,7 @@ def test_json_round_trips_with_all_fields() -> None:
         "duration": 2.0,
         "model": "large-v3",
         "text": doc.text,
+        "speakers": [],
         "segments": [
             {
                 "id": 0,
@@ -497,9 +498,20 @@ def test_empty_transcript_renders_valid_output(fmt: str) -> None:
             "duration": None,
             "model": None,
             "text": "",
+            "speakers": [],
             "segments": [],
         }
+    elif fmt == "docx":
+        assert isinstance(content, bytes) and content.startswith(b"PK")
+        assert docx_paragraphs(content) == ["empty.wav"]
     else:
+        assert isinstance(content, str)
         assert list(csv.reader(io.StringIO(content))) == [
             ["start", "end", "speaker", "text", "confidence"]
         ]
+
+
+def docx_paragraphs(content: bytes) -> list[str]:
+    from docx import Document
+
+    return [p.text for p in Document(io.BytesIO(content)).paragraphs]

@@ -195,7 +195,7 @@ async def test_export_errors(alice: ApiUser) -> None:
     started = await transcribe(alice, audio["id"])
     await wait_for_job(alice, str(started["job_id"]))
     base = f"/api/v1/transcriptions/{started['transcription_id']}/export"
-    r = await alice.get(base, params={"format": "docx"})
+    r = await alice.get(base, params={"format": "pdf"})
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "unsupported_format"
 

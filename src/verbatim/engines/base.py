@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -12,6 +13,16 @@ class TranscribeOptions:
     word_timestamps: bool = True
     vad_filter: bool = False
     beam_size: int = 5
+    # Dialogue mode: who speaks when (None: mono, no speakers).
+    dialogue: DialogueOptions | None = None
+
+
+@dataclass(frozen=True)
+class DialogueOptions:
+    method: str = "auto"  # "auto" (stereo calls by channel, else clustering) or "channels"
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,15 @@ class Segment:
     avg_logprob: float
     no_speech_prob: float
     words: tuple[Word, ...] = ()
+    speaker: str | None = None  # dialogue mode: SPEAKER_1, SPEAKER_2, ...
+
+
+@dataclass(frozen=True)
+class SpeakerStats:
+    label: str
+    talk_time: float  # seconds of the speaker's turns
+    word_count: int
+    centroid: tuple[float, ...] | None = None  # L2-normalised speaker embedding (192-d)
 
 
 @dataclass(frozen=True)
@@ -49,6 +69,10 @@ class EngineResult:
     model: ModelRef
     segments: list[Segment] = field(default_factory=list)
     processing_time_s: float = 0.0
+    # Dialogue mode: one entry per speaker heard (label, talk time, words, voice centroid).
+    speakers: list[SpeakerStats] = field(default_factory=list)
+    # Dialogue mode: how speakers were found ({"method", "seconds", ...}); None in mono mode.
+    diarization: dict[str, Any] | None = None
 
 
 class EngineError(Exception):

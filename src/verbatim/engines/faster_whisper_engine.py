@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from verbatim.engines.base import (
     EngineError,
@@ -15,6 +16,7 @@ from verbatim.engines.base import (
 )
 
 ProgressCallback = Callable[[float, float], None]  # (seconds done, total seconds)
+StageCallback = Callable[[float, float, str], None]  # (seconds done, total, stage)
 
 
 class FasterWhisperEngine:
@@ -48,10 +50,21 @@ class FasterWhisperEngine:
     def transcribe(
         self,
         model: ModelRef,
-        audio_path: str,
+        audio_path: str | Any,  # a path, or float32 16 kHz mono samples
         options: TranscribeOptions,
         on_progress: ProgressCallback | None = None,
+        on_stage: StageCallback | None = None,
     ) -> EngineResult:
+        if options.dialogue is not None:
+            from verbatim.engines.dialogue import transcribe_dialogue
+
+            def staged(done: float, total: float, stage: str) -> None:
+                if on_stage is not None:
+                    on_stage(done, total, stage)
+                elif on_progress is not None:
+                    on_progress(done, total)
+
+            return transcribe_dialogue(self.transcribe, model, audio_path, options, staged)
         whisper = self.load(model)
         started = time.perf_counter()
         try:

@@ -24,7 +24,7 @@ from verbatim.engines.base import EngineError, EngineResult, ModelRef, Transcrib
 
 log = structlog.get_logger(__name__)
 
-ProgressHandler = Callable[[float, float], Awaitable[None]]
+ProgressHandler = Callable[[float, float, str], Awaitable[None]]  # (done, total, stage)
 
 
 @dataclass(frozen=True)
@@ -65,16 +65,18 @@ def _serve(
             return
         model, path, options = request
         last_sent = 0.0
+        last_stage = "transcribing"
 
-        def progress(done: float, total: float) -> None:
-            nonlocal last_sent
+        def progress(done: float, total: float, stage: str = "transcribing") -> None:
+            nonlocal last_sent, last_stage
             now = time.monotonic()
-            if now - last_sent >= 0.5:
-                last_sent = now
-                conn.send(("progress", done, total))
+            # A new stage is always reported; progress within one at most twice a second.
+            if now - last_sent >= 0.5 or stage != last_stage:
+                last_sent, last_stage = now, stage
+                conn.send(("progress", done, total, stage))
 
         try:
-            result = engine.transcribe(model, path, options, progress)
+            result = engine.transcribe(model, path, options, progress, progress)
         except EngineError as exc:
             conn.send(("error", exc.code, exc.message, exc.transient))
         except Exception as exc:
@@ -125,7 +127,7 @@ class EngineProcess:
             message = await self._recv()
             kind = message[0]
             if kind == "progress" and on_progress is not None:
-                await on_progress(message[1], message[2])
+                await on_progress(message[1], message[2], message[3])
             elif kind == "result":
                 result: EngineResult = message[1]
                 return result

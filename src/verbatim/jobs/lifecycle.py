@@ -106,9 +106,15 @@ class JobContext:
     _last_report: float = field(default=0.0, repr=False)
 
     async def progress(
-        self, percent: float | None = None, *, force: bool = False, **detail: Any
+        self,
+        percent: float | None = None,
+        *,
+        force: bool = False,
+        stage: str | None = None,
+        **detail: Any,
     ) -> None:
-        """Store progress (0-99; completion sets 100) and detail, at most once a second.
+        """Store progress (0-99; completion sets 100), the stage shown and detail, at most once
+        a second.
 
         Raises JobCancelled when the job is no longer running (cancelled by its owner), so the
         work stops at its next report.
@@ -123,6 +129,8 @@ class JobContext:
                 raise JobCancelled
             if percent is not None:
                 job.progress = min(99.0, max(0.0, round(percent, 1)))
+            if stage is not None:
+                job.stage = stage
             if detail and any(job.detail.get(k) != v for k, v in detail.items()):
                 job.update_detail(**detail)
 

@@ -17,6 +17,7 @@ from verbatim.models.transcription import (
 )
 from verbatim.models.upload_session import UploadSession, UploadStatus
 from verbatim.models.user import Role, User
+from verbatim.models.voice_profile import VoiceProfile
 
 __all__ = [
     "ApiKey",
@@ -39,4 +40,5 @@ __all__ = [
     "UploadSession",
     "UploadStatus",
     "User",
+    "VoiceProfile",
 ]

@@ -5,12 +5,25 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Enum, Float, ForeignKey, Index, Integer, String, Text
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import (
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from verbatim.models.base import Base, IdMixin, OwnedMixin, TimestampMixin
+
+VOICE_DIMENSIONS = 192  # CAM++ speaker embeddings
 
 
 class TranscriptionStatus(enum.StrEnum):
@@ -104,7 +117,10 @@ class Segment(Base):
 
 
 class Speaker(Base):
+    """One voice heard in one dialogue transcription. Segments name it by `label`."""
+
     __tablename__ = "speaker"
+    __table_args__ = (UniqueConstraint("transcription_id", "label"),)
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     transcription_id: Mapped[uuid.UUID] = mapped_column(
@@ -112,3 +128,13 @@ class Speaker(Base):
     )
     label: Mapped[str] = mapped_column(String(100), nullable=False)
     display_name: Mapped[str | None] = mapped_column(String(200))
+    talk_time: Mapped[float] = mapped_column(Float, default=0.0, nullable=False)
+    word_count: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    # The voice's centroid embedding (CAM++, L2-normalised), kept so naming the speaker later
+    # can save it as a voice profile. Never audio.
+    centroid: Mapped[list[float] | None] = mapped_column(Vector(VOICE_DIMENSIONS))
+    # The profile this speaker was matched to (or saved as), and the match's cosine similarity.
+    voice_profile_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("voice_profile.id", ondelete="SET NULL"), index=True
+    )
+    match_confidence: Mapped[float | None] = mapped_column(Float)

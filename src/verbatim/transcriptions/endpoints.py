@@ -11,6 +11,7 @@ from verbatim.kit.fastjson import FastJSONResponse
 from verbatim.kit.http import absolute_url, content_disposition
 from verbatim.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Limit, Offset, PageQuery
 from verbatim.models import TranscriptionStatus
+from verbatim.speakers.service import speaker_out, transcription_speakers
 from verbatim.transcriptions import service
 from verbatim.transcriptions.export_links import presigned_export
 from verbatim.transcriptions.schemas import (
@@ -95,12 +96,14 @@ async def get_transcription(
         session, transcription.id, limit=segments_limit, offset=segments_offset, words=words
     )
     summary = TranscriptionSummary.model_validate(transcription).model_dump()
+    speakers = await transcription_speakers(session, transcription.id)
     # Built from rows and written by orjson (the words as stored): decision 0010.
     return FastJSONResponse(
         {
             **summary,
             "text": transcription.text,
             "quality": transcription.quality,
+            "speakers": [speaker_out(s) for s in speakers],
             "segments": segments,
             "segments_total": total,
             "segments_offset": segments_offset,
@@ -147,6 +150,7 @@ async def delete_transcription(
                 "text/vtt": {},
                 "application/json": {},
                 "text/csv": {},
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document": {},
             }
         },
     },
@@ -158,13 +162,17 @@ async def export_transcription(
     session: SessionDep,
     services: ServicesDep,
     format: Annotated[
-        str, Query(max_length=10, description="txt, srt, vtt, json or csv (any case)")
+        str,
+        Query(max_length=10, description="txt, srt, vtt, json, csv or docx (any case)"),
     ] = "txt",
     presigned: Annotated[
         bool, Query(description="Answer {url, expires_at} (a short-lived link) instead")
     ] = False,
 ) -> Response:
-    """Download as txt, srt, vtt, json or csv; or get a short-lived link to the download."""
+    """Download as txt, srt, vtt, json, csv or docx; or get a short-lived link to the download.
+    Dialogue transcriptions carry speaker names: "Name: text" turns (txt), a name prefix (srt),
+    `<v Name>` (vtt), a speaker column (csv), a speaker field and a speakers list with talk time
+    (json), turns with timestamps (docx)."""
     rendered = await service.export_transcription(session, user, transcription_id, format)
     if presigned:
         expires_s = services.settings.presigned_get_expires_s

@@ -1,7 +1,9 @@
-"""Render a finished transcript into downloadable formats (txt, srt, vtt, json, csv).
+"""Render a finished transcript into downloadable formats (txt, srt, vtt, json, csv, docx).
 
-Pure and stdlib-only: callers map their ORM rows onto the small frozen dataclasses below,
-so this module can be used from API handlers, workers and tests without a database.
+Pure (stdlib only, and python-docx for DOCX): callers map their ORM rows onto the small frozen
+dataclasses below, so this module can be used from API handlers, workers and tests without a
+database. Segments carry the speaker's name as it should be shown; `ExportDocument.speakers`
+lists them with talk time (dialogue mode).
 """
 
 import csv
@@ -17,7 +19,8 @@ from dataclasses import dataclass, replace
 from itertools import accumulate
 from pathlib import PurePosixPath
 
-FORMATS: tuple[str, ...] = ("txt", "srt", "vtt", "json", "csv")
+FORMATS: tuple[str, ...] = ("txt", "srt", "vtt", "json", "csv", "docx")
+BINARY_FORMATS: tuple[str, ...] = ("docx",)  # Rendered.content is bytes
 
 # Subtitle layout limits, following common broadcast/streaming style guides.
 MAX_LINE_CHARS = 42
@@ -53,6 +56,14 @@ class ExportSegment:
 
 
 @dataclass(frozen=True)
+class ExportSpeaker:
+    label: str  # SPEAKER_1, ...
+    name: str  # display name, or the label while unnamed
+    talk_time: float  # seconds
+    word_count: int = 0
+
+
+@dataclass(frozen=True)
 class ExportDocument:
     id: str  # transcription id
     title: str  # original file name of the audio
@@ -61,17 +72,20 @@ class ExportDocument:
     model: str | None
     text: str
     segments: tuple[ExportSegment, ...]
+    speakers: tuple[ExportSpeaker, ...] = ()
 
 
 @dataclass(frozen=True)
 class Rendered:
-    content: str
+    content: str | bytes  # bytes for docx
     media_type: str
     filename: str  # e.g. "meeting.srt"
 
 
 def render(doc: ExportDocument, fmt: str) -> Rendered:
     """Render ``doc`` as ``fmt`` (one of FORMATS); raises ValueError for anything else."""
+    if fmt == "docx":
+        return Rendered(_render_docx(doc), DOCX_MEDIA_TYPE, f"{_safe_stem(doc.title)}.docx")
     try:
         renderer, media_type = _RENDERERS[fmt]
     except KeyError:
@@ -99,6 +113,9 @@ def _safe_stem(title: str) -> str:
 
 
 def _render_txt(doc: ExportDocument) -> str:
+    if any(seg.speaker for seg in doc.segments):
+        # Dialogue: one "Name: text" line per turn (consecutive segments of one speaker).
+        return "".join(f"{line}\n" for line in (_txt_line(turn) for turn in _turns(doc)) if line)
     lines = [_txt_line(seg) for seg in doc.segments]
     if not doc.segments and doc.text.strip():
         # A transcript stored without segments still has its text worth exporting.
@@ -113,6 +130,23 @@ def _txt_line(seg: ExportSegment) -> str:
     return f"{label}: {text}" if text and label else text
 
 
+def _turns(doc: ExportDocument) -> list[ExportSegment]:
+    """Consecutive segments of one speaker joined into one (text and time span); segments
+    without a speaker stay one each."""
+    turns: list[ExportSegment] = []
+    for seg in doc.segments:
+        text = " ".join(seg.text.split())
+        if not text:
+            continue
+        previous = turns[-1] if turns else None
+        label = _clean_label(seg.speaker)
+        if previous is not None and label and _clean_label(previous.speaker) == label:
+            turns[-1] = replace(previous, end=seg.end, text=f"{previous.text} {text}")
+        else:
+            turns.append(replace(seg, text=text, words=()))
+    return turns
+
+
 # --- JSON and CSV -----------------------------------------------------------------------------
 
 
@@ -124,6 +158,15 @@ def _render_json(doc: ExportDocument) -> str:
         "duration": _num(doc.duration),
         "model": doc.model,
         "text": doc.text,
+        "speakers": [
+            {
+                "label": sp.label,
+                "name": sp.name,
+                "talk_time": _num(sp.talk_time),
+                "word_count": sp.word_count,
+            }
+            for sp in doc.speakers
+        ],
         "segments": [_segment_json(index, seg) for index, seg in enumerate(doc.segments)],
     }
     return json.dumps(payload, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
@@ -482,6 +525,64 @@ def _vtt_block(cue: _Cue) -> str:
 def _vtt_escape(text: str) -> str:
     # Cue text is markup in WebVTT; escaping ">" also rules out a stray "-->".
     return html.escape(text, quote=False)
+
+
+# --- DOCX ------------------------------------------------------------------------------------
+
+DOCX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+def _clock(seconds: float) -> str:
+    ms = _to_ms(max(seconds, 0.0))
+    hours, rest = divmod(ms // 1000, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}"
+
+
+def _render_docx(doc: ExportDocument) -> bytes:
+    """A Word document: the title, then one paragraph per turn ("[00:01:02] Alice" in bold,
+    then what they said); without speakers, one paragraph per segment with its time."""
+    from docx import Document
+    from docx.shared import Pt
+
+    document = Document()
+    document.core_properties.title = _xml_safe(doc.title)[:255]
+    document.add_heading(_xml_safe(doc.title) or FALLBACK_STEM, level=1)
+    facts = [f"Language: {doc.language}" if doc.language else ""]
+    if doc.duration is not None and math.isfinite(doc.duration):
+        facts.append(f"Duration: {_clock(doc.duration)}")
+    if doc.speakers:
+        facts.append(
+            "Speakers: "
+            + ", ".join(f"{_xml_safe(sp.name)} ({_clock(sp.talk_time)})" for sp in doc.speakers)
+        )
+    if any(facts):
+        document.add_paragraph(" · ".join(f for f in facts if f)).runs[0].italic = True
+    dialogue = any(seg.speaker for seg in doc.segments)
+    for part in _turns(doc) if dialogue else doc.segments:
+        text = _xml_safe(" ".join(part.text.split()))
+        if not text:
+            continue
+        paragraph = document.add_paragraph()
+        head = f"[{_clock(part.start)}]"
+        label = _clean_label(part.speaker)
+        if label:
+            head += f" {_xml_safe(label)}"
+        lead = paragraph.add_run(head)
+        lead.bold = True
+        lead.font.size = Pt(10)
+        paragraph.add_run("\n" + text if label else " " + text)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+_XML_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_safe(text: str) -> str:
+    # XML 1.0 cannot hold most control characters; python-docx refuses them.
+    return _XML_UNSAFE.sub("", text)
 
 
 _RENDERERS: dict[str, tuple[Callable[[ExportDocument], str], str]] = {

@@ -27,8 +27,8 @@ class ExportLink:
     content_type: str
 
 
-def _encode_and_hash(content: str) -> tuple[bytes, str]:
-    data = content.encode("utf-8")
+def _encode_and_hash(content: str | bytes) -> tuple[bytes, str]:
+    data = content if isinstance(content, bytes) else content.encode("utf-8")
     return data, hashlib.sha256(data).hexdigest()[:16]
 
 

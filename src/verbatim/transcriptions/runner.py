@@ -14,12 +14,21 @@ import structlog
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from verbatim.engines.base import EngineError, EngineResult, TranscribeOptions
+from verbatim.engines.base import DialogueOptions, EngineError, EngineResult, TranscribeOptions
 from verbatim.engines.models import resolve_model_async
 from verbatim.jobs.lifecycle import JobContext, JobFailed, JobKind, TransientJobError
-from verbatim.models import AudioFile, Job, JobType, Segment, Transcription, TranscriptionStatus
+from verbatim.models import (
+    AudioFile,
+    Job,
+    JobType,
+    Mode,
+    Segment,
+    Transcription,
+    TranscriptionStatus,
+)
 from verbatim.models.base import utcnow
 from verbatim.search.service import queue_index
+from verbatim.speakers.service import write_speakers
 from verbatim.storage import ObjectNotFound, StorageUnavailable, local_copy
 
 log = structlog.get_logger(__name__)
@@ -54,6 +63,7 @@ class TranscriptionJob(JobKind[Inputs, EngineResult]):
                 word_timestamps=bool(transcription.options.get("word_timestamps", True)),
                 vad_filter=bool(transcription.options.get("vad_filter", False)),
                 beam_size=int(transcription.options.get("beam_size", 5)),
+                dialogue=dialogue_options(transcription),
             ),
         )
 
@@ -61,8 +71,13 @@ class TranscriptionJob(JobKind[Inputs, EngineResult]):
         services = ctx.services
         assert services.engine_pool is not None, "this process runs no engine"
 
-        async def on_progress(done: float, total: float) -> None:
-            await ctx.progress(100.0 * done / total if total > 0 else 0.0)
+        async def on_progress(done: float, total: float, stage: str) -> None:
+            percent = 100.0 * done / total if total > 0 else 0.0
+            # A change of stage (transcribing -> diarizing) is stored at once.
+            await ctx.progress(percent, force=stage != ctx_stage[0], stage=stage)
+            ctx_stage[0] = stage
+
+        ctx_stage = ["transcribing"]
 
         try:
             model = await resolve_model_async(inputs.model_name, services.settings.models_dir)
@@ -104,6 +119,7 @@ class TranscriptionJob(JobKind[Inputs, EngineResult]):
             .execution_options(synchronize_session=False)
         )
         session.add_all(segment_rows(transcription.id, result))
+        await write_speakers(session, ctx.services.settings, transcription, result)
         await session.flush()
         # Search chunks are built by their own job, queued in this transaction: a completed
         # transcription always has its index job (search/service.py).
@@ -124,6 +140,24 @@ class TranscriptionJob(JobKind[Inputs, EngineResult]):
             transcription.error_code, transcription.error_message = code, message
 
 
+def dialogue_options(transcription: Transcription) -> DialogueOptions | None:
+    """What the speaker pipeline is asked to do; None in mono mode or with diarization off."""
+    options = transcription.options
+    if transcription.mode is not Mode.dialogue or options.get("diarization") == "off":
+        return None
+
+    def count(name: str) -> int | None:
+        value = options.get(name)
+        return int(value) if value is not None else None
+
+    return DialogueOptions(
+        method="channels" if options.get("diarization") == "channels" else "auto",
+        num_speakers=count("num_speakers"),
+        min_speakers=count("min_speakers"),
+        max_speakers=count("max_speakers"),
+    )
+
+
 def segment_rows(transcription_id: uuid.UUID, result: EngineResult) -> list[Segment]:
     rows = []
     for index, seg in enumerate(result.segments):
@@ -139,6 +173,7 @@ def segment_rows(transcription_id: uuid.UUID, result: EngineResult) -> list[Segm
                 start=seg.start,
                 end=seg.end,
                 text=seg.text,
+                speaker=seg.speaker,
                 confidence=round(confidence, 4) if confidence is not None else None,
                 avg_logprob=seg.avg_logprob,
                 no_speech_prob=seg.no_speech_prob,
@@ -165,6 +200,8 @@ def write_result(session: AsyncSession, transcription: Transcription, result: En
         if result.duration
         else None,
         "segments": len(result.segments),
+        **({"speakers": len(result.speakers)} if result.diarization is not None else {}),
+        **({"diarization": result.diarization} if result.diarization is not None else {}),
         "mean_avg_logprob": round(
             sum(s.avg_logprob for s in result.segments) / len(result.segments), 4
         )

@@ -3,14 +3,16 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
 from verbatim.kit.schemas import CursorPage, Page, RequestModel
 from verbatim.models import Mode, TranscriptionStatus
+from verbatim.speakers.schemas import SpeakerOut
 
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
+MAX_SPEAKERS = 20
 
 
 class TranscriptionCreate(RequestModel):
@@ -21,12 +23,26 @@ class TranscriptionCreate(RequestModel):
         default=None, max_length=200, description="e.g. tiny.en, large-v3, or a path"
     )
     mode: Annotated[Mode, Strict(False)] = Field(
-        default=Mode.mono, description="mono only for now: dialogue is refused (mode_unsupported)"
+        default=Mode.mono,
+        description="mono: one voice, no speakers; dialogue: who said what (speaker labels, "
+        "turns, voice profiles matched by name)",
     )
     engine: str = Field(default="faster-whisper", max_length=50)
     word_timestamps: bool = True
     vad_filter: bool = False
     beam_size: int = Field(default=5, ge=1, le=10)
+    # Dialogue mode only (422 `dialogue_options_need_dialogue_mode` otherwise).
+    num_speakers: int | None = Field(
+        default=None, ge=1, le=MAX_SPEAKERS, description="Exact speaker count, if known (1-20)"
+    )
+    min_speakers: int | None = Field(default=None, ge=1, le=MAX_SPEAKERS)
+    max_speakers: int | None = Field(default=None, ge=1, le=MAX_SPEAKERS)
+    diarization: Literal["auto", "channels", "off"] | None = Field(
+        default=None,
+        description="Dialogue mode: `auto` (default: stereo calls with one speaker per channel "
+        "are split by channel, anything else by voice), `channels` (one speaker per channel; "
+        "422 `channels_need_stereo` on a mono file) or `off` (no speaker labels)",
+    )
 
     @field_validator("language")
     @classmethod
@@ -37,6 +53,16 @@ class TranscriptionCreate(RequestModel):
         if not _LANGUAGE.match(value):
             raise ValueError("language must be an ISO 639-1 code such as 'en'")
         return value
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"language": "en"},
+                {"mode": "dialogue", "min_speakers": 2, "max_speakers": 4},
+                {"mode": "dialogue", "diarization": "channels"},
+            ]
+        },
+    )
 
 
 class TranscriptionStarted(BaseModel):
@@ -59,7 +85,10 @@ class SegmentOut(BaseModel):
     start: float
     end: float
     text: str
-    speaker: str | None
+    speaker: str | None = Field(description="Dialogue mode: the speaker's label (SPEAKER_1, ...)")
+    speaker_name: str | None = Field(
+        default=None, description="The speaker's display name, or its label while unnamed"
+    )
     confidence: float | None
     words: list[WordOut]
 
@@ -91,6 +120,7 @@ class TranscriptionSummary(BaseModel):
 class TranscriptionOut(TranscriptionSummary):
     text: str | None
     quality: dict[str, Any] | None
+    speakers: list[SpeakerOut] = Field(description="Dialogue mode: every speaker, by label")
     # One page of segments (segments_offset, segments_limit); all of them are at
     # GET /transcriptions/{id}/segments, paged.
     segments: list[SegmentOut]
