@@ -1,0 +1,12 @@
+"""Queue entry points of the library's job types (run by the job lifecycle)."""
+
+from __future__ import annotations
+
+from verbatim.jobs.lifecycle import register
+from verbatim.library.collections.export_job import CollectionExportJob
+from verbatim.queue import DEFAULT_QUEUE
+
+collection_export_task = register(
+    CollectionExportJob(), name="collections.export", queue_name=DEFAULT_QUEUE
+)
+export_collection = collection_export_task.task
