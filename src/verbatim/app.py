@@ -23,6 +23,7 @@ from verbatim.jobs.endpoints import router as jobs_router
 from verbatim.kit.body_timeout import BodyIdleTimeoutMiddleware
 from verbatim.kit.schemas import storable_params
 from verbatim.library.collections.endpoints import router as collections_router
+from verbatim.library.topics.endpoints import router as topics_router
 from verbatim.logs import configure_logging
 from verbatim.runtime import run_runtime
 from verbatim.storage.endpoints import router as storage_router
@@ -111,6 +112,7 @@ def create_app(
         transcriptions_router,
         jobs_router,
         collections_router,
+        topics_router,
     )
     for router in routers:
         app.include_router(router)
