@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from verbatim.kit.schemas import Page, RequestModel
 from verbatim.models import AssignedBy, AssignmentStatus, TranscriptionStatus
@@ -132,7 +132,7 @@ class AssignmentSet(RequestModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"status": "rejected"}]})
 
-    status: Annotated[Literal["accepted", "rejected"], Strict(False)] = Field(
+    status: Literal["accepted", "rejected"] = Field(
         default="accepted",
         description="accepted (also: assign by hand) or rejected (never suggested again here)",
     )
