@@ -49,6 +49,7 @@ from verbatim.models import (
     TranscriptionTopic,
 )
 from verbatim.models.base import utcnow
+from verbatim.search.embedding import embed_passages_async
 
 log = structlog.get_logger(__name__)
 
@@ -234,8 +235,12 @@ class TopicScoringJob(JobKind[Inputs, Scored]):
         scored = Scored(threshold=settings.topic_threshold)
         if not inputs.topics or not inputs.transcription_ids:
             return scored
-        embed = self._embed or default_embed
-        model, vectors = await embed([t.text for t in inputs.topics])
+        texts = [t.text for t in inputs.topics]
+        if self._embed is not None:
+            model, vectors = await self._embed(texts)
+        else:
+            # The search embedder, loaded once in this worker: the chunks' model.
+            model, vectors = await embed_passages_async(texts, settings)
         scored.embedding_model = model
         for n, (topic, vector) in enumerate(zip(inputs.topics, vectors, strict=True)):
             await ctx.progress(100.0 * n / len(inputs.topics))
@@ -344,8 +349,3 @@ class TopicScoringJob(JobKind[Inputs, Scored]):
             transcriptions=len(inputs.transcription_ids),
             suggested=len(suggestions),
         )
-
-
-async def default_embed(texts: list[str]) -> tuple[str, list[list[float]]]:
-    """Topic texts embedded in this worker with the search embedder (loaded once)."""
-    raise NotImplementedError  # wired to search/embedding.py once it lands
