@@ -110,6 +110,7 @@ async def test_crud_items_in_order_with_duration_and_status(alice: ApiUser) -> N
     assert (await alice.get(f"/api/v1/transcriptions/{b}")).status_code == 200
 
 
+@pytest.mark.slow
 async def test_many_inserts_at_one_spot_renumber_and_keep_order(alice: ApiUser) -> None:
     """Inserting again and again right after the first item exhausts the gap there: the
     collection is renumbered and the order stays what was asked."""

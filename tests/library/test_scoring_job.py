@@ -7,6 +7,8 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
+
 from tests.conftest import ApiUser
 from tests.library.helpers import add_chunks, make_transcription
 
@@ -44,6 +46,7 @@ async def topics_of(user: ApiUser, tid: str, status: str | None = None) -> dict[
     return {a["topic_name"]: a for a in r.json()["items"]}
 
 
+@pytest.mark.slow
 async def test_scoring_quotes_the_matching_passage_and_remembers_rejections(
     alice: ApiUser, bob: ApiUser
 ) -> None:
