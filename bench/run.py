@@ -10,6 +10,8 @@
   through the API: both throughputs and the API process's memory growth.
 - concurrent: another user's GET /api/v1/audio while --stalled uploads (default 30) trickle
   their bodies: p50/p95 against the same requests with no stalled upload, and failures.
+- topics: the topic scoring query over --transcriptions (2000) x --chunks (20) chunks of one
+  user, against one GROUP BY reading every distance once.
 
 Figures are printed, and written to bench/results/latest.json (git-ignored): each benchmark
 that ran replaces its own section there, the others are kept from earlier runs.
@@ -27,11 +29,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import concurrent_uploads, event_loop, ingest, pipeline, storage
+from bench import concurrent_uploads, event_loop, ingest, pipeline, storage, topics
 from bench.common import REPO_ROOT, BenchError
 
 RESULTS = REPO_ROOT / "bench" / "results" / "latest.json"
-BENCHMARKS = ("pipeline", "ingest", "storage", "event_loop", "concurrent")
+BENCHMARKS = ("pipeline", "ingest", "storage", "event_loop", "concurrent", "topics")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -56,6 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     pipeline.add_arguments(parser)
     ingest.add_arguments(parser)
     concurrent_uploads.add_arguments(parser)
+    topics.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -101,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         "storage": storage.run,
         "event_loop": event_loop.run,
         "concurrent": concurrent_uploads.run,
+        "topics": topics.run,
     }
     try:
         if "pipeline" in chosen:
