@@ -19,6 +19,8 @@
 - diarization: DER (0.25 s collar), speaker counts and word speaker accuracy on the dialogue
   fixtures and a 10+ min file; diarization time and memory against transcription on the
   pipeline's clip (targets: DER <= 5 %, stereo <= 2 %, time <= 10 %, memory <= 150 MB).
+- topics: the topic scoring query over --transcriptions (2000) x --chunks (20) chunks of one
+  user, against one GROUP BY reading every distance once.
 
 Figures are printed, and written to bench/results/latest.json (git-ignored): each benchmark
 that ran replaces its own section there, the others are kept from earlier runs.
@@ -45,6 +47,7 @@ from bench import (
     pipeline,
     scale,
     storage,
+    topics,
 )
 from bench.common import REPO_ROOT, BenchError
 
@@ -57,6 +60,7 @@ BENCHMARKS = (
     "concurrent",
     "scale",
     "index",
+    "topics",
     "diarization",
 )
 
@@ -86,6 +90,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     scale.add_arguments(parser)
     index.add_arguments(parser)
     diarization.add_arguments(parser)
+    topics.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -134,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         "scale": scale.run,
         "index": index.run,
         "diarization": diarization.run,
+        "topics": topics.run,
     }
     try:
         if "pipeline" in chosen:

@@ -23,6 +23,8 @@ from verbatim.jobs.endpoints import router as jobs_router
 from verbatim.kit.body_timeout import BodyIdleTimeoutMiddleware
 from verbatim.kit.pagination import cursor_key
 from verbatim.kit.schemas import storable_params
+from verbatim.library.collections.endpoints import router as collections_router
+from verbatim.library.topics.endpoints import router as topics_router
 from verbatim.logs import configure_logging
 from verbatim.runtime import run_runtime
 from verbatim.speakers.endpoints import router as speakers_router
@@ -114,6 +116,8 @@ def create_app(
         transcriptions_router,
         speakers_router,
         jobs_router,
+        collections_router,
+        topics_router,
     )
     for router in routers:
         app.include_router(router)

@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     # How often an idle worker looks for jobs whose scheduled time has come (new jobs wake it).
     worker_poll_s: float = Field(default=5.0, gt=0)
     auto_migrate: bool = True
+    # Topics: a transcription is suggested for a topic when its best passage reaches this
+    # cosine similarity to the topic's name and description (same embedding model as search).
+    topic_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
     # /health/ready runs its checks (one of them writes to storage) at most this often.
     health_cache_s: float = Field(default=5.0, ge=0)
 

@@ -3,11 +3,13 @@
 from verbatim.models.api_key import ApiKey
 from verbatim.models.audio_file import AudioFile, SourceType
 from verbatim.models.base import Base
+from verbatim.models.collection import Collection, TranscriptionCollection
 from verbatim.models.job import Job, JobStatus, JobType
 from verbatim.models.rate_limit import RateLimit
 from verbatim.models.refresh_token import RefreshToken
 from verbatim.models.search import TranscriptionChunk
 from verbatim.models.tenant import Tenant
+from verbatim.models.topic import AssignedBy, AssignmentStatus, Topic, TranscriptionTopic
 from verbatim.models.transcription import (
     Mode,
     Segment,
@@ -21,8 +23,11 @@ from verbatim.models.voice_profile import VoiceProfile
 
 __all__ = [
     "ApiKey",
+    "AssignedBy",
+    "AssignmentStatus",
     "AudioFile",
     "Base",
+    "Collection",
     "Job",
     "JobStatus",
     "JobType",
@@ -34,9 +39,12 @@ __all__ = [
     "SourceType",
     "Speaker",
     "Tenant",
+    "Topic",
     "Transcription",
     "TranscriptionChunk",
+    "TranscriptionCollection",
     "TranscriptionStatus",
+    "TranscriptionTopic",
     "UploadSession",
     "UploadStatus",
     "User",

@@ -27,6 +27,8 @@ class JobType(enum.StrEnum):
     transcription = "transcription"
     download = "download"
     search_index = "search_index"  # task search.index: chunks and embeddings of a transcript
+    collection_export = "collection_export"
+    topic_scoring = "topic_scoring"
 
 
 class JobStatus(enum.StrEnum):

@@ -1,7 +1,7 @@
 """speakers and voice profiles: talk time, word count and centroid per speaker; voice_profile
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-01 00:00:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from pgvector.sqlalchemy import Vector
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
