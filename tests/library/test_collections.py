@@ -299,7 +299,7 @@ async def test_bad_input_is_refused_with_a_code_and_stores_nothing(alice: ApiUse
     exports = f"{API}/{cid}/exports"
     await refused("post", exports, 422, "validation_error", json={"formats": []})
     await refused("post", exports, 422, "validation_error", json={"formats": "txt"})
-    await refused("post", exports, 422, "unsupported_format", json={"formats": ["txt", "docx"]})
+    await refused("post", exports, 422, "unsupported_format", json={"formats": ["txt", "pdf"]})
     empty = await new_collection(alice, "empty")
     await refused(
         "post", f"{API}/{empty}/exports", 409, "collection_empty", json={"formats": ["txt"]}
