@@ -24,6 +24,7 @@ from verbatim.kit.body_timeout import BodyIdleTimeoutMiddleware
 from verbatim.kit.schemas import storable_params
 from verbatim.logs import configure_logging
 from verbatim.runtime import run_runtime
+from verbatim.search.endpoints import router as search_router
 from verbatim.storage.endpoints import router as storage_router
 from verbatim.transcriptions.endpoints import router as transcriptions_router
 from verbatim.uploads.endpoints import router as uploads_router
@@ -109,6 +110,7 @@ def create_app(
         audio_router,
         transcriptions_router,
         jobs_router,
+        search_router,
     )
     for router in routers:
         app.include_router(router)
