@@ -114,6 +114,12 @@ class ApiUser:
     async def post(self, url: str, **kw: Any) -> httpx.Response:
         return await self.client.post(url, headers={**self.headers, **kw.pop("headers", {})}, **kw)
 
+    async def patch(self, url: str, **kw: Any) -> httpx.Response:
+        return await self.client.patch(url, headers={**self.headers, **kw.pop("headers", {})}, **kw)
+
+    async def put(self, url: str, **kw: Any) -> httpx.Response:
+        return await self.client.put(url, headers={**self.headers, **kw.pop("headers", {})}, **kw)
+
     async def delete(self, url: str, **kw: Any) -> httpx.Response:
         return await self.client.delete(
             url, headers={**self.headers, **kw.pop("headers", {})}, **kw

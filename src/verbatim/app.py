@@ -22,6 +22,8 @@ from verbatim.health.endpoints import router as health_router
 from verbatim.jobs.endpoints import router as jobs_router
 from verbatim.kit.body_timeout import BodyIdleTimeoutMiddleware
 from verbatim.kit.schemas import storable_params
+from verbatim.library.collections.endpoints import router as collections_router
+from verbatim.library.topics.endpoints import router as topics_router
 from verbatim.logs import configure_logging
 from verbatim.runtime import run_runtime
 from verbatim.search.endpoints import router as search_router
@@ -111,6 +113,8 @@ def create_app(
         transcriptions_router,
         jobs_router,
         search_router,
+        collections_router,
+        topics_router,
     )
     for router in routers:
         app.include_router(router)

@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     search_exact_max_chunks: int = Field(default=10000, ge=0)
     # Reciprocal rank fusion constant: score = sum of 1 / (k + rank).
     search_rrf_k: int = Field(default=60, ge=1)
+    # Topics: a transcription is suggested for a topic when its best passage reaches this
+    # cosine similarity to the topic's name and description (same embedding model as search).
+    topic_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
     # /health/ready runs its checks (one of them writes to storage) at most this often.
     health_cache_s: float = Field(default=5.0, ge=0)
 

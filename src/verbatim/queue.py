@@ -21,6 +21,7 @@ queue = App(
         "verbatim.jobs.tasks",
         "verbatim.downloads.tasks",
         "verbatim.housekeeping.tasks",
+        "verbatim.library.tasks",
     ],
 )
 

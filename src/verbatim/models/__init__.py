@@ -3,10 +3,12 @@
 from verbatim.models.api_key import ApiKey
 from verbatim.models.audio_file import AudioFile, SourceType
 from verbatim.models.base import Base
+from verbatim.models.collection import Collection, TranscriptionCollection
 from verbatim.models.job import Job, JobStatus, JobType
 from verbatim.models.rate_limit import RateLimit
 from verbatim.models.refresh_token import RefreshToken
 from verbatim.models.tenant import Tenant
+from verbatim.models.topic import AssignedBy, AssignmentStatus, Topic, TranscriptionTopic
 from verbatim.models.transcription import (
     Mode,
     Segment,
@@ -19,8 +21,11 @@ from verbatim.models.user import Role, User
 
 __all__ = [
     "ApiKey",
+    "AssignedBy",
+    "AssignmentStatus",
     "AudioFile",
     "Base",
+    "Collection",
     "Job",
     "JobStatus",
     "JobType",
@@ -32,8 +37,11 @@ __all__ = [
     "SourceType",
     "Speaker",
     "Tenant",
+    "Topic",
     "Transcription",
+    "TranscriptionCollection",
     "TranscriptionStatus",
+    "TranscriptionTopic",
     "UploadSession",
     "UploadStatus",
     "User",

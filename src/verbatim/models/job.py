@@ -25,6 +25,8 @@ from verbatim.models.base import Base, IdMixin, OwnedMixin, TimestampMixin, utcn
 class JobType(enum.StrEnum):
     transcription = "transcription"
     download = "download"
+    collection_export = "collection_export"
+    topic_scoring = "topic_scoring"
 
 
 class JobStatus(enum.StrEnum):

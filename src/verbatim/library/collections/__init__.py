@@ -1,0 +1,1 @@
+"""Collections: ordered lists of a user's transcriptions."""

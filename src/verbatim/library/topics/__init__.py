@@ -1,0 +1,1 @@
+"""Topics: the user's own subjects, suggested for transcriptions by embedding similarity."""
