@@ -91,3 +91,41 @@ def snippet(text: str, spans: Sequence[tuple[int, int]]) -> str:
         pos = end
     out.append(html.escape(text[pos:], quote=False))
     return "".join(out)
+
+
+def _norm(token: str) -> str:
+    return "".join(ch for ch in token.lower() if ch.isalnum())
+
+
+def time_at(
+    text: str, offset: int, start: float, end: float, words: Sequence[tuple[float, str]]
+) -> float:
+    """When the word at character `offset` of a chunk's `text` is spoken.
+
+    `words` are (start time, word) of the transcript's words from the chunk's start on, in
+    order. The chunk's text is made of those words: its whitespace-separated tokens are matched
+    to them (punctuation and case aside), so the token holding `offset` gives its word's time.
+    Without word times (or if the text does not line up with them), the time is interpolated
+    over the chunk's span by character position.
+    """
+    tokens: list[tuple[int, str]] = [
+        (m.start(), _norm(m.group())) for m in re.finditer(r"\S+", text)
+    ]
+    tokens = [(pos, tok) for pos, tok in tokens if tok]
+    target = next((i for i, (pos, _) in enumerate(tokens) if pos >= offset), None)
+    if target is not None and offset < tokens[target][0] and target > 0:
+        target -= 1  # offset inside the previous token
+    normed = [(t, _norm(w)) for t, w in words]
+    normed = [(t, w) for t, w in normed if w]
+    if target is not None and normed and tokens:
+        # Where the chunk's first tokens begin among the words (a chunk may start mid-segment).
+        head = [tok for _, tok in tokens[:3]]
+        for i in range(len(normed) - len(head) + 1):
+            if [w for _, w in normed[i : i + len(head)]] == head:
+                j = i + target
+                if j < len(normed) and normed[j][1] == tokens[target][1]:
+                    return max(start, min(end, normed[j][0]))
+                break
+    if not text:
+        return start
+    return start + (end - start) * max(0, min(offset, len(text))) / len(text)

@@ -98,7 +98,7 @@ def _scope(filters: Filters, params: dict[str, Any]) -> str:
         where.append(
             "EXISTS (SELECT 1 FROM transcription_topic tt"
             " WHERE tt.transcription_id = t.id AND tt.topic_id = :topic_id"
-            " AND tt.rejected IS NOT TRUE)"
+            " AND tt.status <> 'rejected')"
         )
         params["topic_id"] = filters.topic_id
     return (

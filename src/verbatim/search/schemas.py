@@ -31,7 +31,10 @@ class DeepLink(BaseModel):
         "at the hit (`#t=start`); send it with the caller's credentials",
         examples=["https://verbatim.example/api/v1/audio/9b2c.../content#t=754.2"],
     )
-    start_time: float
+    start_time: float = Field(
+        description="Where playback starts: the first highlighted word (timed by the "
+        "transcript's word timestamps), or the chunk's start"
+    )
     page_url: str | None = Field(
         default=None,
         description="The web page playing the recording at the hit (when the UI exists)",

@@ -203,6 +203,7 @@ async def search(
     hits = [_hit(row, media_url) for row in rows]
     if query_vector is not None and model.embed_sentences is not None:
         await _sentence_highlights(hits, query_vector, model.embed_sentences)
+    await _link_times(session, hits, media_url)
     for hit in hits:
         hit["snippet"] = highlight.snippet(hit["text"], hit.pop("_spans"))
     next_offset = offset + req.limit
@@ -277,6 +278,46 @@ async def _sentence_highlights(
         pos += len(spans)
         if best is not None:
             _set_sentence(hit, best)
+
+
+async def _link_times(
+    session: AsyncSession, hits: list[dict[str, Any]], media_url: Callable[[uuid.UUID, float], str]
+) -> None:
+    """Deep links start at the first highlighted word, timed by the transcript's words.
+
+    One query for the page: the segments (with word times) overlapping each highlighted hit.
+    """
+    wanted = [hit for hit in hits if hit["_spans"] and hit["_spans"][0][0] > 0]
+    if not wanted:
+        return
+    rows = await session.execute(
+        text(
+            "SELECT h.n, s.words FROM unnest(CAST(:tids AS uuid[]), CAST(:starts AS float8[]),"
+            " CAST(:ends AS float8[])) WITH ORDINALITY AS h(tid, hs, he, n)"
+            " JOIN segment s ON s.transcription_id = h.tid AND s.\"end\" > h.hs"
+            " AND s.start < h.he ORDER BY h.n, s.index"
+        ),
+        {
+            "tids": [hit["transcription_id"] for hit in wanted],
+            "starts": [hit["start_time"] for hit in wanted],
+            "ends": [hit["end_time"] for hit in wanted],
+        },
+    )
+    words: dict[int, list[tuple[float, str]]] = {}
+    for n, segment_words in rows:
+        words.setdefault(int(n) - 1, []).extend(
+            (float(w["start"]), str(w["word"])) for w in segment_words or ()
+        )
+    for i, hit in enumerate(wanted):
+        at = highlight.time_at(
+            hit["text"], hit["_spans"][0][0], hit["start_time"], hit["end_time"], words.get(i, [])
+        )
+        at = round(at, 2)
+        hit["link"] = {
+            "media_url": media_url(hit["audio_file_id"], at),
+            "start_time": at,
+            "page_url": None,
+        }
 
 
 def _set_sentence(hit: dict[str, Any], span: tuple[int, int]) -> None:
