@@ -10,6 +10,10 @@
   through the API: both throughputs and the API process's memory growth.
 - concurrent: another user's GET /api/v1/audio while --stalled uploads (default 30) trickle
   their bodies: p50/p95 against the same requests with no stalled upload, and failures.
+- search: GET /api/v1/search over --search-sizes chunks (default 100000; real text embedded
+  with the real model, perturbed to size): index build time and size, recall@10 of the
+  semantic leg against exact search, p50/p95 through HTTP (hybrid; semantic for users owning
+  1% and 0.1%). Targets at 1M: recall@10 >= 0.95 at hybrid p95 < 100 ms.
 
 Figures are printed, and written to bench/results/latest.json (git-ignored): each benchmark
 that ran replaces its own section there, the others are kept from earlier runs.
@@ -27,11 +31,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import concurrent_uploads, event_loop, ingest, pipeline, storage
+from bench import concurrent_uploads, event_loop, ingest, pipeline, search, storage
 from bench.common import REPO_ROOT, BenchError
 
 RESULTS = REPO_ROOT / "bench" / "results" / "latest.json"
-BENCHMARKS = ("pipeline", "ingest", "storage", "event_loop", "concurrent")
+BENCHMARKS = ("pipeline", "ingest", "storage", "event_loop", "concurrent", "search")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -56,6 +60,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     pipeline.add_arguments(parser)
     ingest.add_arguments(parser)
     concurrent_uploads.add_arguments(parser)
+    search.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -101,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         "storage": storage.run,
         "event_loop": event_loop.run,
         "concurrent": concurrent_uploads.run,
+        "search": search.run,
     }
     try:
         if "pipeline" in chosen:
