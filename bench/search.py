@@ -221,7 +221,8 @@ def build_corpus(max_chunks: int) -> tuple[list[str], np.ndarray, list[str], str
     vectors = np.zeros((len(texts), DIM), dtype=np.float32)
     batch = 64
     for i in range(0, len(texts), batch):
-        vectors[i : i + batch] = np.asarray(embedding.embed_passages(texts[i : i + batch]))
+        _, embedded = embedding.embed_passages(texts[i : i + batch])
+        vectors[i : i + batch] = np.asarray(embedded)
         if i and i % (batch * 20) == 0:
             rate = i / (time.perf_counter() - started)
             print(f"  {i}/{len(texts)} ({rate:.0f} chunks/s)", flush=True)
@@ -527,7 +528,7 @@ def measure_size(
                     rng = np.random.default_rng(3)
                     picked = rng.choice(len(query_texts), size=args.search_queries, replace=False)
                     queries = [query_texts[i] for i in picked]
-                    qvecs = [np.asarray(v) for v in embedding.embed_passages(queries)]
+                    qvecs = [np.asarray(v) for v in embedding.embed_passages(queries)[1]]
                     recall_n = min(len(qvecs), 40)
                     started = time.perf_counter()
                     result["recall_at_10"] = {

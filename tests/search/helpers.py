@@ -62,8 +62,7 @@ async def add_recording(
     assert r.status_code == 201, r.text
     audio_id = uuid.UUID(r.json()["id"])
     owner = await user_id(user)
-    vectors = await asyncio.to_thread(embedding.embed_passages, [c.text for c in chunks])
-    model = embedding.model_name()
+    model, vectors = await asyncio.to_thread(embedding.embed_passages, [c.text for c in chunks])
     config = LANGUAGE_CONFIGS.get(language, "simple")
     transcription_id = uuid.uuid4()
     full_text = " ".join(c.text for c in chunks)

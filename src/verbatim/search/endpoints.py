@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date
 from typing import Annotated, Literal
@@ -127,7 +128,11 @@ async def search(
         settings,
         user,
         req,
-        embed_query=embedding.embed_query,
-        embed_sentences=embedding.embed_sentences,
+        model=service.QueryModel(
+            embed_query=lambda text: embedding.embed_query(text, settings),
+            embed_sentences=lambda texts: asyncio.to_thread(
+                embedding.get_embedder(settings).embed, texts
+            ),
+        ),
         media_url=media_url,
     )

@@ -33,7 +33,8 @@ MAX_CANDIDATES = 1000
 # Sentences embedded for the semantic highlights of one page, at most.
 MAX_HIGHLIGHT_SENTENCES = 96
 
-QueryEmbedder = Callable[[str], Awaitable[Sequence[float]]]
+# (model name, vector): vectors are compared only with rows of the same model.
+QueryEmbedder = Callable[[str], Awaitable[tuple[str, Sequence[float]]]]
 SentenceEmbedder = Callable[[list[str]], Awaitable[Sequence[Sequence[float]]]]
 
 # ISO 639-1 language -> PostgreSQL text search configuration (the indexer's map; anything
@@ -50,9 +51,8 @@ LANGUAGE_CONFIGS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class QueryModel:
-    """The embedding model as the API process uses it."""
+    """The embedding model as the API process uses it (search.embedding)."""
 
-    name: str
     embed_query: QueryEmbedder
     embed_sentences: SentenceEmbedder | None = None
 
@@ -178,15 +178,16 @@ async def search(
     # Each leg returns at least the default depth, and enough to fill this page.
     candidates = min(MAX_CANDIDATES, max(settings.search_candidates, offset + req.limit + 1))
     query_vector: Sequence[float] | None = None
+    model_name: str | None = None
     if req.mode is not SearchMode.text:
-        query_vector = await model.embed_query(q)
+        model_name, query_vector = await model.embed_query(q)
         await _set_index_options(session, settings, candidates)
     stmt = build(
         mode=req.mode.value,
         user_id=user.id,
         query_text=q,
         query_vector=vector_literal(query_vector) if query_vector is not None else None,
-        embedding_model=model.name,
+        embedding_model=model_name,
         language_configs=LANGUAGE_CONFIGS,
         filters=req.filters,
         candidates=candidates,
