@@ -148,6 +148,21 @@ class Settings(BaseSettings):
     # /health/ready runs its checks (one of them writes to storage) at most this often.
     health_cache_s: float = Field(default=5.0, ge=0)
 
+    # Search (search/): the text embedding model, loaded on first use in each process.
+    # Unset: the bundled int8 all-MiniLM-L6-v2. A path: a folder with model.onnx and tokenizer
+    # files, pooled like the fastembed model named by embedding_model_kind; 384-d vectors.
+    embedding_model: Path | None = None
+    embedding_model_kind: str = "sentence-transformers/all-MiniLM-L6-v2"
+    embedding_threads: int = Field(default=0, ge=0, description="onnxruntime threads; 0: all")
+    embedding_batch_size: int = Field(default=32, ge=1, le=1024)
+    # Query embeddings run at once in the API process (a small thread pool).
+    embedding_query_concurrency: int = Field(default=2, ge=1, le=32)
+
+    @field_validator("embedding_model", mode="before")
+    @classmethod
+    def _blank_model_is_default(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
     # Media from URLs (yt-dlp in a child process; see downloads/).
     download_max_bytes: int = Field(default=2 * 1024**3, ge=1)
     download_max_duration_s: float = Field(default=4 * 3600, gt=0)

@@ -22,6 +22,7 @@ queue = App(
         "verbatim.downloads.tasks",
         "verbatim.housekeeping.tasks",
         "verbatim.library.tasks",
+        "verbatim.search.tasks",
     ],
 )
 

@@ -7,6 +7,7 @@ from verbatim.models.collection import Collection, TranscriptionCollection
 from verbatim.models.job import Job, JobStatus, JobType
 from verbatim.models.rate_limit import RateLimit
 from verbatim.models.refresh_token import RefreshToken
+from verbatim.models.search import TranscriptionChunk
 from verbatim.models.tenant import Tenant
 from verbatim.models.topic import AssignedBy, AssignmentStatus, Topic, TranscriptionTopic
 from verbatim.models.transcription import (
@@ -39,6 +40,7 @@ __all__ = [
     "Tenant",
     "Topic",
     "Transcription",
+    "TranscriptionChunk",
     "TranscriptionCollection",
     "TranscriptionStatus",
     "TranscriptionTopic",

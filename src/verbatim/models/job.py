@@ -27,6 +27,7 @@ class JobType(enum.StrEnum):
     download = "download"
     collection_export = "collection_export"
     topic_scoring = "topic_scoring"
+    search_index = "search_index"  # task search.index: chunks and embeddings of a transcript
 
 
 class JobStatus(enum.StrEnum):

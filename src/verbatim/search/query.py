@@ -218,7 +218,9 @@ def build(
             "    SELECT DISTINCT coalesce(m.cfg, 'simple')::regconfig AS cfg\n"
             f"    FROM ({languages}) l\n"
             "    LEFT JOIN unnest(CAST(:lang_keys AS text[]), CAST(:lang_cfgs AS text[]))"
-            " AS m(lang, cfg) ON m.lang = l.language) used\n)"
+            # "en-US" and "en_us" are "en", as the indexer reads them (search.language).
+            " AS m(lang, cfg)"
+            " ON m.lang = split_part(lower(replace(l.language, '_', '-')), '-', 1)) used\n)"
         )
         # Per configuration: the query in that configuration against the rows indexed with it
         # (a GIN scan each; a transcription's chunks use its language's configuration).

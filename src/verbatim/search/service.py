@@ -1,8 +1,12 @@
-"""Search over the caller's transcript chunks: checks, the query, the hits.
+"""Queueing search indexing, and choosing what a re-index covers.
 
-Ownership is applied inside the one search query (`search.query._scope`); filter ids are
-checked here first so another user's collection, topic or audio file is a 404, like any id that
-does not exist.
+`queue_index(session, transcription)` is the one way to ask for a transcription's chunks to be
+(re)built: call it in the transaction that changes the transcript. The transcription job calls
+it when it completes; the transcript editor and reprocessing must call it when they save.
+
+`search(...)` answers GET /api/v1/search: filter ids are checked first (another user's
+collection, topic or audio file is a 404, like an id that does not exist), then one SQL query
+(`search.query`) fuses the semantic and full-text candidates, with ownership inside it.
 """
 
 from __future__ import annotations
@@ -16,15 +20,100 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import exists, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verbatim.config import Settings
 from verbatim.errors import NotFound, ValidationFailed
-from verbatim.models import User
+from verbatim.jobs.service import defer
+from verbatim.models import (
+    Job,
+    JobStatus,
+    JobType,
+    Transcription,
+    TranscriptionChunk,
+    TranscriptionStatus,
+    User,
+)
 from verbatim.search import highlight
+from verbatim.search.language import TS_CONFIGS
 from verbatim.search.query import Filters, build
 from verbatim.search.schemas import SearchMode
+
+
+async def queue_index(session: AsyncSession, transcription: Transcription) -> Job:
+    """Queue a `search.index` job for the transcription in the session's transaction.
+
+    A job of this transcription still waiting to start is reused: it reads the transcript
+    when it starts, so it will index this version too.
+    """
+    waiting = await session.scalar(
+        select(Job)
+        .where(
+            Job.transcription_id == transcription.id,
+            Job.type == JobType.search_index,
+            Job.status == JobStatus.pending,
+            Job.attempts == 0,
+        )
+        .limit(1)
+    )
+    if waiting is not None:
+        return waiting
+    job = Job(
+        user_id=transcription.user_id,
+        tenant_id=transcription.tenant_id,
+        type=JobType.search_index,
+        audio_file_id=transcription.audio_file_id,
+        transcription_id=transcription.id,
+        stage="queued",
+    )
+    session.add(job)
+    await session.flush()
+    from verbatim.search.tasks import run_index
+
+    await defer(session, job, run_index)
+    return job
+
+
+async def transcriptions_to_reindex(
+    session: AsyncSession,
+    model: str,
+    *,
+    everything: bool = False,
+    transcription_id: uuid.UUID | None = None,
+) -> list[uuid.UUID]:
+    """Completed transcriptions a re-index covers, oldest first.
+
+    `transcription_id`: that one. `everything`: all. Otherwise those that need it: chunks made
+    by another embedding model than `model`, or a transcript with text and no chunks at all
+    (completed before indexing existed, or whose index job failed).
+    """
+    stmt = select(Transcription.id).where(Transcription.status == TranscriptionStatus.completed)
+    if transcription_id is not None:
+        stmt = stmt.where(Transcription.id == transcription_id)
+    elif not everything:
+        other_model = exists().where(
+            TranscriptionChunk.transcription_id == Transcription.id,
+            TranscriptionChunk.embedding_model != model,
+        )
+        no_chunks = ~exists().where(TranscriptionChunk.transcription_id == Transcription.id)
+        has_text = func.length(func.btrim(func.coalesce(Transcription.text, ""))) > 0
+        stmt = stmt.where(other_model | (no_chunks & has_text))
+    rows = await session.scalars(stmt.order_by(Transcription.created_at, Transcription.id))
+    return list(rows)
+
+
+async def chunk_models(session: AsyncSession) -> dict[str, int]:
+    """How many chunks each embedding model made (for `verbatim search reindex` reports)."""
+    rows = await session.execute(
+        select(TranscriptionChunk.embedding_model, func.count()).group_by(
+            TranscriptionChunk.embedding_model
+        )
+    )
+    return {name: count for name, count in rows.tuples()}
+
+
+# --- GET /api/v1/search ----------------------------------------------------------------
 
 MAX_QUERY_CHARS = 1000
 # No page reaches past this many fused candidates (per retriever): deep pages of a ranked
@@ -37,16 +126,9 @@ MAX_HIGHLIGHT_SENTENCES = 96
 QueryEmbedder = Callable[[str], Awaitable[tuple[str, Sequence[float]]]]
 SentenceEmbedder = Callable[[list[str]], Awaitable[Sequence[Sequence[float]]]]
 
-# ISO 639-1 language -> PostgreSQL text search configuration (the indexer's map; anything
-# else is indexed with `simple`).
-LANGUAGE_CONFIGS: dict[str, str] = {
-    "ar": "arabic", "hy": "armenian", "eu": "basque", "ca": "catalan", "da": "danish",
-    "nl": "dutch", "en": "english", "et": "estonian", "fi": "finnish", "fr": "french",
-    "de": "german", "el": "greek", "hi": "hindi", "hu": "hungarian", "id": "indonesian",
-    "ga": "irish", "it": "italian", "lt": "lithuanian", "ne": "nepali", "no": "norwegian",
-    "pt": "portuguese", "ro": "romanian", "ru": "russian", "sr": "serbian", "es": "spanish",
-    "sv": "swedish", "ta": "tamil", "tr": "turkish", "yi": "yiddish",
-}  # fmt: skip
+# ISO 639-1 language -> PostgreSQL text search configuration: the indexer's own map
+# (`search.language`); any other language is indexed with `simple`.
+LANGUAGE_CONFIGS: dict[str, str] = TS_CONFIGS
 
 
 @dataclass(frozen=True)
@@ -295,7 +377,7 @@ async def _link_times(
         text(
             "SELECT h.n, s.words FROM unnest(CAST(:tids AS uuid[]), CAST(:starts AS float8[]),"
             " CAST(:ends AS float8[])) WITH ORDINALITY AS h(tid, hs, he, n)"
-            " JOIN segment s ON s.transcription_id = h.tid AND s.\"end\" > h.hs"
+            ' JOIN segment s ON s.transcription_id = h.tid AND s."end" > h.hs'
             " AND s.start < h.he ORDER BY h.n, s.index"
         ),
         {

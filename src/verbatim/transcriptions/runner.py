@@ -19,6 +19,7 @@ from verbatim.engines.models import resolve_model_async
 from verbatim.jobs.lifecycle import JobContext, JobFailed, JobKind, TransientJobError
 from verbatim.models import AudioFile, Job, JobType, Segment, Transcription, TranscriptionStatus
 from verbatim.models.base import utcnow
+from verbatim.search.service import queue_index
 from verbatim.storage import ObjectNotFound, StorageUnavailable, local_copy
 
 log = structlog.get_logger(__name__)
@@ -103,6 +104,10 @@ class TranscriptionJob(JobKind[Inputs, EngineResult]):
             .execution_options(synchronize_session=False)
         )
         session.add_all(segment_rows(transcription.id, result))
+        await session.flush()
+        # Search chunks are built by their own job, queued in this transaction: a completed
+        # transcription always has its index job (search/service.py).
+        await queue_index(session, transcription)
         log.info(
             "transcription_completed",
             transcription_id=str(transcription.id),
