@@ -161,6 +161,7 @@ async def test_group_by_transcription_and_cursor(alice: ApiUser) -> None:
     assert pages == everything  # same order, no gap, no repeat
 
 
+@pytest.mark.slow
 async def test_filters(alice: ApiUser) -> None:
     lib = await _library(alice)
     planning, cooking, german = lib["planning"], lib["cooking"], lib["german"]
@@ -224,6 +225,7 @@ async def test_filters(alice: ApiUser) -> None:
 MODES = ("hybrid", "semantic", "text")
 
 
+@pytest.mark.slow
 async def test_another_users_chunks_never_appear(app_client: Any) -> None:
     alice = await register(app_client, "alice@example.com")
     bob = await register(app_client, "bob@example.com")

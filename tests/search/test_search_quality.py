@@ -118,9 +118,7 @@ async def test_paraphrases_and_words_land_on_the_right_second(alice: ApiUser) ->
         times = _word_times(word)
         for mode, depth in (("semantic", 1), ("hybrid", 3)):
             hits = await _search(alice, query, mode=mode, limit=depth)
-            if not any(
-                h["start_time"] <= t <= h["end_time"] for h in hits[:depth] for t in times
-            ):
+            if not any(h["start_time"] <= t <= h["end_time"] for h in hits[:depth] for t in times):
                 misses.append((mode, query, [(h["start_time"], h["end_time"]) for h in hits]))
     assert not misses, misses
 
