@@ -119,8 +119,9 @@ MAX_QUERY_CHARS = 1000
 # No page reaches past this many fused candidates (per retriever): deep pages of a ranked
 # search are not useful, and each leg's LIMIT stays bounded.
 MAX_CANDIDATES = 1000
-# Sentences embedded for the semantic highlights of one page, at most.
-MAX_HIGHLIGHT_SENTENCES = 96
+# Sentences embedded for the semantic highlights of one page, at most (one small batch: the
+# first hits found by meaning alone get their best sentence, later ones none).
+MAX_HIGHLIGHT_SENTENCES = 24
 
 # (model name, vector): vectors are compared only with rows of the same model.
 QueryEmbedder = Callable[[str], Awaitable[tuple[str, Sequence[float]]]]
