@@ -1,4 +1,4 @@
-"""Run the benchmarks: `python -m bench.run [pipeline|ingest|storage|event_loop|concurrent|all]`.
+"""Run the benchmarks: `python -m bench.run NAME` (one of the names below, or `all`).
 
 - pipeline: end-to-end transcription through a real `verbatim serve` against bare
   faster-whisper on the same file (target: service / bare <= 1.10).
@@ -8,6 +8,8 @@
   run (target: < 20 ms), and how a burst of wrong passwords is limited.
 - storage: a --size-mb upload to S3 storage (a local moto server), presigned multipart and
   through the API: both throughputs and the API process's memory growth.
+- index: search indexing (read, chunk, embed, write chunks) in chunks/s against bare
+  embedding of the same chunk texts (target: >= 100 chunks/s per worker).
 - concurrent: another user's GET /api/v1/audio while --stalled uploads (default 30) trickle
   their bodies: p50/p95 against the same requests with no stalled upload, and failures.
 - search: GET /api/v1/search over --search-sizes chunks (default 100000; real text embedded
@@ -31,11 +33,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import concurrent_uploads, event_loop, ingest, pipeline, search, storage
+from bench import concurrent_uploads, event_loop, index, ingest, pipeline, search, storage
 from bench.common import REPO_ROOT, BenchError
 
 RESULTS = REPO_ROOT / "bench" / "results" / "latest.json"
-BENCHMARKS = ("pipeline", "ingest", "storage", "event_loop", "concurrent", "search")
+BENCHMARKS = ("pipeline", "ingest", "storage", "event_loop", "concurrent", "index", "search")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -60,6 +62,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     pipeline.add_arguments(parser)
     ingest.add_arguments(parser)
     concurrent_uploads.add_arguments(parser)
+    index.add_arguments(parser)
     search.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.repeat < 1:
@@ -106,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         "storage": storage.run,
         "event_loop": event_loop.run,
         "concurrent": concurrent_uploads.run,
+        "index": index.run,
         "search": search.run,
     }
     try:

@@ -17,6 +17,8 @@ user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 storage_app = typer.Typer(help="Inspect and repair media storage.", no_args_is_help=True)
 app.add_typer(storage_app, name="storage")
+search_app = typer.Typer(help="The search index.", no_args_is_help=True)
+app.add_typer(search_app, name="search")
 
 
 def _settings() -> Settings:
@@ -254,6 +256,93 @@ def storage_check(
             typer.echo("storage and database agree")
     if not report.consistent and not fix:
         raise typer.Exit(1)
+
+
+@search_app.command("reindex")
+def search_reindex(
+    all_: Annotated[
+        bool, typer.Option("--all", help="Every completed transcription, whatever its chunks")
+    ] = False,
+    transcription: Annotated[
+        str | None, typer.Option("--transcription", help="Only this transcription (its id)")
+    ] = None,
+    queue_jobs: Annotated[
+        bool,
+        typer.Option("--queue", help="Queue search.index jobs for the workers; do not wait"),
+    ] = False,
+) -> None:
+    """(Re)build search chunks and embeddings, with a progress bar.
+
+    Without options: the transcriptions that need it, i.e. completed ones with no chunks yet
+    (a backfill) or with chunks of another embedding model than the configured one.
+    """
+    import uuid
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from verbatim import migrate as migrations
+    from verbatim.db import make_engine, make_sessionmaker
+    from verbatim.runtime import database_url
+    from verbatim.search.reindex import ReindexReport, reindex, select_transcriptions
+
+    if all_ and transcription:
+        typer.echo("use --all or --transcription, not both", err=True)
+        raise typer.Exit(2)
+    try:
+        only = uuid.UUID(transcription) if transcription else None
+    except ValueError as exc:
+        typer.echo(f"not a transcription id: {transcription!r}", err=True)
+        raise typer.Exit(2) from exc
+    settings = _settings()
+
+    async def main() -> ReindexReport | None:
+        url, server = await database_url(settings)
+        await asyncio.to_thread(migrations.upgrade, url)
+        engine = make_engine(url, 2)
+        try:
+            sessionmaker = make_sessionmaker(engine)
+            ids = await select_transcriptions(
+                sessionmaker, settings, everything=all_, transcription_id=only
+            )
+            if only is not None and not ids:
+                return None
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[chunks]} chunks"),
+                transient=True,
+            ) as progress:
+                task = progress.add_task(
+                    "queueing" if queue_jobs else "indexing", total=len(ids), chunks=0
+                )
+                return await reindex(
+                    sessionmaker,
+                    settings,
+                    ids,
+                    queue=queue_jobs,
+                    on_progress=lambda done, _total, chunks: progress.update(
+                        task, completed=done, chunks=chunks
+                    ),
+                )
+        finally:
+            await engine.dispose()
+            if server is not None and server.owned:
+                await asyncio.to_thread(server.stop)
+
+    report = asyncio.run(main())
+    if report is None:
+        typer.echo(f"error: no completed transcription {transcription}", err=True)
+        raise typer.Exit(1)
+    if queue_jobs:
+        typer.echo(f"queued {report.queued} search.index jobs (model {report.model})")
+        return
+    typer.echo(
+        f"indexed {report.indexed} of {report.selected} transcriptions: {report.chunks} chunks "
+        f"in {report.seconds:.1f} s ({report.chunks_per_s:.1f} chunks/s), model {report.model}"
+    )
+    for skipped_id, reason in report.skipped:
+        typer.echo(f"skipped {skipped_id}: {reason}")
 
 
 @app.command()

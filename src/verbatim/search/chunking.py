@@ -162,11 +162,12 @@ def _units(
             continue
         found = text.find(stripped, cursor)
         if found < 0:
-            # Not in the transcript text (edited): keep the segment whole, placed at the cursor.
+            # Not in the transcript text (edited by hand): the segment stands for the text
+            # between the segments found around it (set below), timed by the segment.
             units.append(
                 _Unit(
                     cursor,
-                    cursor,
+                    -1,
                     stripped,
                     seg.start,
                     max(seg.end, seg.start),
@@ -184,6 +185,32 @@ def _units(
                 units.append(
                     _Unit(p_start, p_end, text[p_start:p_end], t_start, t_end, seg.speaker, n_words)
                 )
+    next_start = len(text)
+    for unit in reversed(units):
+        if unit.end_char < 0:
+            start, end = unit.start_char, max(next_start, unit.start_char)
+            while start < end and text[start].isspace():
+                start += 1
+            while end > start and text[end - 1].isspace():
+                end -= 1
+            unit.start_char, unit.end_char = start, end
+            if start < end:
+                unit.text = text[start:end]
+                unit.words = count_words(unit.text)
+        next_start = unit.start_char
+    units = [u for u in units if u.text.strip()]
+    if units:
+        # Text before the first segment or after the last one (added by an edit) goes with it.
+        first, last = units[0], units[-1]
+        lead = len(text) - len(text.lstrip())
+        if lead < first.start_char and text[lead : first.start_char].strip():
+            first.start_char = lead
+        tail = len(text.rstrip())
+        if tail > last.end_char and text[last.end_char : tail].strip():
+            last.end_char = tail
+        for unit in {id(first): first, id(last): last}.values():
+            unit.text = text[unit.start_char : unit.end_char]
+            unit.words = count_words(unit.text)
     return units
 
 
