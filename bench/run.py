@@ -16,6 +16,8 @@
   with the real model, perturbed to size): index build time and size, recall@10 of the
   semantic leg against exact search, p50/p95 through HTTP (hybrid; semantic for users owning
   1% and 0.1%). Targets at 1M: recall@10 >= 0.95 at hybrid p95 < 100 ms.
+- topics: the topic scoring query over --transcriptions (2000) x --chunks (20) chunks of one
+  user, against one GROUP BY reading every distance once.
 
 Figures are printed, and written to bench/results/latest.json (git-ignored): each benchmark
 that ran replaces its own section there, the others are kept from earlier runs.
@@ -33,11 +35,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import concurrent_uploads, event_loop, index, ingest, pipeline, search, storage
+from bench import concurrent_uploads, event_loop, index, ingest, pipeline, search, storage, topics
 from bench.common import REPO_ROOT, BenchError
 
 RESULTS = REPO_ROOT / "bench" / "results" / "latest.json"
-BENCHMARKS = ("pipeline", "ingest", "storage", "event_loop", "concurrent", "index", "search")
+BENCHMARKS = (
+    "pipeline",
+    "ingest",
+    "storage",
+    "event_loop",
+    "concurrent",
+    "index",
+    "topics",
+    "search",
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -64,6 +75,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     concurrent_uploads.add_arguments(parser)
     index.add_arguments(parser)
     search.add_arguments(parser)
+    topics.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -111,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         "concurrent": concurrent_uploads.run,
         "index": index.run,
         "search": search.run,
+        "topics": topics.run,
     }
     try:
         if "pipeline" in chosen:

@@ -79,6 +79,16 @@ def seed(client: httpx.Client, token: str) -> tuple[dict[str, str], dict[str, st
         assert r.status_code == 201, r.text
         r2 = client.post("/api/v1/api-keys", headers=headers, json={"name": "seed"})
         assert r2.status_code == 201, r2.text
+        r3 = client.post("/api/v1/collections", headers=headers, json={"name": "seed"})
+        assert r3.status_code == 201, r3.text
+        r4 = client.post(
+            f"/api/v1/collections/{r3.json()['id']}/items",
+            headers=headers,
+            json={"transcription_id": started["transcription_id"]},
+        )
+        assert r4.status_code == 201, r4.text
+        r5 = client.post("/api/v1/topics", headers=headers, json={"name": f"seed {len(sets)}"})
+        assert r5.status_code == 201, r5.text
         sets.append(
             {
                 "audio_id": audio_id,
@@ -86,6 +96,8 @@ def seed(client: httpx.Client, token: str) -> tuple[dict[str, str], dict[str, st
                 "job_id": started["job_id"],
                 "upload_id": r.json()["id"],
                 "key_id": r2.json()["id"],
+                "collection_id": r3.json()["id"],
+                "topic_id": r5.json()["id"],
             }
         )
     return sets[0], sets[1]

@@ -73,3 +73,42 @@ async def make_transcription(
 async def count(model: Any, *where: Any) -> int:
     async with get_services().sessionmaker() as session:
         return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+async def add_chunks(
+    user: ApiUser,
+    transcription_id: str,
+    chunks: list[tuple[float, float, str]],
+    *,
+    model: str | None = None,
+) -> str:
+    """Chunks with real embeddings (the search embedder), as search.index stores them. With
+    `model`, the rows claim to come from another model (their vectors are still real)."""
+    import asyncio
+
+    from verbatim.models import TranscriptionChunk
+    from verbatim.search.embedding import embed_passages
+
+    owner = await user_row(user)
+    settings = get_services().settings
+    name, vectors = await asyncio.to_thread(embed_passages, [c[2] for c in chunks], settings)
+    async with get_services().sessionmaker() as session, session.begin():
+        pos = 0
+        for i, ((start, end, text), vector) in enumerate(zip(chunks, vectors, strict=True)):
+            session.add(
+                TranscriptionChunk(
+                    user_id=owner.id,
+                    tenant_id=owner.tenant_id,
+                    transcription_id=uuid.UUID(transcription_id),
+                    chunk_index=i,
+                    text=text,
+                    start_time=start,
+                    end_time=end,
+                    start_char_pos=pos,
+                    end_char_pos=pos + len(text),
+                    embedding=vector,
+                    embedding_model=model or name,
+                )
+            )
+            pos += len(text) + 1
+    return name

@@ -4,6 +4,7 @@ ownership, bad input, cascades."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import pytest
@@ -110,6 +111,7 @@ async def test_crud_items_in_order_with_duration_and_status(alice: ApiUser) -> N
     assert (await alice.get(f"/api/v1/transcriptions/{b}")).status_code == 200
 
 
+@pytest.mark.slow
 async def test_many_inserts_at_one_spot_renumber_and_keep_order(alice: ApiUser) -> None:
     """Inserting again and again right after the first item exhausts the gap there: the
     collection is renumbered and the order stays what was asked."""
@@ -145,16 +147,18 @@ async def test_two_moves_at_once_are_applied_one_after_the_other(alice: ApiUser)
         # D before B, against the order B C D A once move 1 commits: D B C A.
         second = asyncio.create_task(alice.post(f"{API}/{cid}/items/{d}/move", json={"before": b}))
         async with services.sessionmaker() as watcher:
-            for _ in range(200):
+            deadline = time.monotonic() + 30
+            waiting = 0
+            while not waiting and time.monotonic() < deadline and not second.done():
+                await asyncio.sleep(0.05)
+                # The second request, blocked on the collection row's lock.
                 waiting = await watcher.scalar(
                     text(
                         "SELECT count(*) FROM pg_stat_activity"
                         " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                        " AND query LIKE '%FROM collection%FOR NO KEY UPDATE%'"
                     )
                 )
-                if waiting:
-                    break
-                await asyncio.sleep(0.02)
             assert waiting == 1, "the second move did not wait for the first"
         assert not second.done()
     r = await second

@@ -234,6 +234,15 @@ class SearchIndexJob(JobKind[Source, Prepared]):
             log.info("search_index_stale", transcription_id=str(inputs.transcription_id))
             return
         job.update_detail(chunks=written, embedding_model=result.model)
+        # The owner's topics are scored against the new chunks (a job of its own, queued in
+        # this transaction; none when the owner has no topics).
+        from verbatim.library.topics.service import queue_scoring_after_indexing
+
+        scoring = await queue_scoring_after_indexing(
+            session, inputs.transcription_id, inputs.user_id, inputs.tenant_id
+        )
+        if scoring is not None:
+            job.update_detail(topic_scoring_job_id=str(scoring.id))
         log.info(
             "search_indexed",
             transcription_id=str(inputs.transcription_id),

@@ -36,6 +36,8 @@ class CollectionCreate(RequestModel):
 class CollectionUpdate(RequestModel):
     """Only the fields sent change; `description: null` clears it."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Board 2026"}]})
+
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = DESCRIPTION
 

@@ -51,6 +51,10 @@ class TopicCreate(RequestModel):
 class TopicUpdate(RequestModel):
     """Only the fields sent change; changing either re-scores your transcriptions."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"description": "Delivery dates, late trucks"}]}
+    )
+
     name: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
     description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
 

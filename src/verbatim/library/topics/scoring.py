@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy import delete, select, text, tuple_
@@ -49,12 +49,13 @@ from verbatim.models import (
     TranscriptionTopic,
 )
 from verbatim.models.base import utcnow
+from verbatim.search.embedding import embed_passages_async
 
 log = structlog.get_logger(__name__)
 
 PASSAGES = 3  # best passages kept per (transcription, topic)
 QUOTE_CHARS = 240  # a quoted passage is shortened to about this, around its best sentence
-BATCH = 500  # transcriptions per similarity query
+BATCH = 500  # transcriptions per similarity query, rows per insert or delete
 
 Embed = Callable[[list[str]], Awaitable[tuple[str, list[list[float]]]]]
 
@@ -85,6 +86,15 @@ class Scored:
     embedding_model: str | None = None
     # (transcription, topic) -> best passages; for every pair whose transcription had chunks.
     passages: dict[tuple[uuid.UUID, uuid.UUID], list[dict[str, Any]]] = field(default_factory=dict)
+
+
+T = TypeVar("T")
+
+
+def batches(items: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:
+    """Slices of at most `size`: statements stay far below PostgreSQL's 65,535 parameters."""
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 def vector_literal(vector: Sequence[float]) -> str:
@@ -234,8 +244,12 @@ class TopicScoringJob(JobKind[Inputs, Scored]):
         scored = Scored(threshold=settings.topic_threshold)
         if not inputs.topics or not inputs.transcription_ids:
             return scored
-        embed = self._embed or default_embed
-        model, vectors = await embed([t.text for t in inputs.topics])
+        texts = [t.text for t in inputs.topics]
+        if self._embed is not None:
+            model, vectors = await self._embed(texts)
+        else:
+            # The search embedder, loaded once in this worker: the chunks' model.
+            model, vectors = await embed_passages_async(texts, settings)
         scored.embedding_model = model
         for n, (topic, vector) in enumerate(zip(inputs.topics, vectors, strict=True)):
             await ctx.progress(100.0 * n / len(inputs.topics))
@@ -263,17 +277,16 @@ class TopicScoringJob(JobKind[Inputs, Scored]):
             )
             if topics[tid].version == version
         }
-        alive = (
-            set(
+        # Transcriptions still there, locked against deletion until commit.
+        alive: set[uuid.UUID] = set()
+        for ids in batches(sorted({tid for tid, _ in result.passages})):
+            alive |= set(
                 await session.scalars(
                     select(Transcription.id)
-                    .where(Transcription.id.in_({tid for tid, _ in result.passages}))
+                    .where(Transcription.id.in_(ids))
                     .with_for_update(read=True, key_share=True)
                 )
             )
-            if result.passages
-            else set()
-        )
         now = utcnow()
         suggestions: list[dict[str, Any]] = []
         below: list[tuple[uuid.UUID, uuid.UUID]] = []
@@ -301,8 +314,8 @@ class TopicScoringJob(JobKind[Inputs, Scored]):
                     "updated_at": now,
                 }
             )
-        if suggestions:
-            stmt = insert(TranscriptionTopic).values(suggestions)
+        for rows in batches(suggestions):
+            stmt = insert(TranscriptionTopic).values(rows)
             refreshed = {
                 c: stmt.excluded[c]
                 for c in (
@@ -322,11 +335,11 @@ class TopicScoringJob(JobKind[Inputs, Scored]):
                     where=TranscriptionTopic.status != AssignmentStatus.rejected,
                 )
             )
-        if below:
+        for pairs in batches(below):
             await session.execute(
                 delete(TranscriptionTopic).where(
                     tuple_(TranscriptionTopic.transcription_id, TranscriptionTopic.topic_id).in_(
-                        below
+                        pairs
                     ),
                     TranscriptionTopic.status == AssignmentStatus.suggested,
                 )
@@ -344,8 +357,3 @@ class TopicScoringJob(JobKind[Inputs, Scored]):
             transcriptions=len(inputs.transcription_ids),
             suggested=len(suggestions),
         )
-
-
-async def default_embed(texts: list[str]) -> tuple[str, list[list[float]]]:
-    """Topic texts embedded in this worker with the search embedder (loaded once)."""
-    raise NotImplementedError  # wired to search/embedding.py once it lands

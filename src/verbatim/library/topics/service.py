@@ -341,15 +341,14 @@ async def queue_scoring(
 
 
 async def queue_scoring_after_indexing(
-    session: AsyncSession, transcription: Transcription
+    session: AsyncSession,
+    transcription_id: uuid.UUID,
+    user_id: uuid.UUID,
+    tenant_id: uuid.UUID,
 ) -> Job | None:
-    """Called in the transaction that stores a transcription's chunks (search.index): score it
+    """Called by search.index in the transaction that stores a transcription's chunks: score it
     against its owner's topics, when they have any."""
-    has_topics = await session.scalar(
-        select(Topic.id).where(Topic.user_id == transcription.user_id).limit(1)
-    )
+    has_topics = await session.scalar(select(Topic.id).where(Topic.user_id == user_id).limit(1))
     if has_topics is None:
         return None
-    return await queue_scoring(
-        session, transcription.user_id, transcription.tenant_id, transcription_id=transcription.id
-    )
+    return await queue_scoring(session, user_id, tenant_id, transcription_id=transcription_id)
