@@ -2,11 +2,12 @@
 
 The corpus is real text embedded with the real model (the one the service uses): prose from
 this repository's docs, the benchmark clip's paragraphs, Python's own help topics and the
-descriptions of the installed packages, cut into chunks of 25-60 words at sentence ends (shorter
-than transcript chunks, to keep embedding time reasonable). Several thousand chunks are embedded once and cached in bench/results/
-(git-ignored). To reach 100k or 1M rows, each further row copies a real chunk's text and takes
-its vector plus Gaussian noise (sigma per dimension, renormalised: cosine ~0.9 to its source),
-so the vectors keep the clustered shape of text embeddings instead of uniform noise.
+descriptions of the installed packages, cut into chunks of 25-60 words at sentence ends
+(shorter than transcript chunks, to keep embedding time reasonable on shared cores). Three
+thousand chunks are embedded once and cached in bench/results/ (git-ignored). To reach 100k
+or 1M rows, each further row copies a real chunk's text and takes its vector plus Gaussian
+noise (sigma per dimension, renormalised: cosine ~0.9 to its source), so the vectors keep the
+clustered shape of text embeddings instead of uniform noise.
 
 One `verbatim serve` per size (fresh data directory; its embedded PostgreSQL is started first by
 the benchmark with shared_buffers raised, then adopted by the server). Three users own the rows:
