@@ -59,6 +59,7 @@ TARGET_P95_MS = 100.0
 # two shared cores several thousand long chunks took most of an hour. Retrieval is the same.
 MIN_WORDS, MAX_WORDS = 25, 60
 SHARED_BUFFERS = "4GB"
+EF_SWEEP = (40, 100, 200, 400, 800)
 # Installed packages whose docstrings are mostly prose (all dependencies of the service).
 DOCSTRING_PACKAGES = ("sqlalchemy", "pydantic", "alembic", "fastapi", "starlette", "typer", "rich")
 MAINTENANCE_WORK_MEM = "6GB"
@@ -553,6 +554,26 @@ def measure_size(
                         for name in ("big", "one_pct", "tenth_pct")
                     }
                     result["recall_at_10"]["queries"] = recall_n
+                    # The big user's recall as ef_search grows (the HTTP runs below use
+                    # --search-ef-search).
+                    result["recall_at_10_big_by_ef_search"] = {
+                        str(ef): round(
+                            recall(
+                                conn,
+                                users["big"],
+                                qvecs[:recall_n],
+                                model,
+                                exact_max=10_000,
+                                ef_search=ef,
+                            ),
+                            3,
+                        )
+                        for ef in EF_SWEEP
+                    }
+                    print(
+                        f"recall@10 of big by ef_search: {result['recall_at_10_big_by_ef_search']}",
+                        flush=True,
+                    )
                     print(
                         f"recall@10 ({recall_n} queries, {time.perf_counter() - started:.0f} s):"
                         f" {result['recall_at_10']}",

@@ -103,7 +103,9 @@ async def test_meaning_words_and_deep_link(alice: ApiUser) -> None:
 
 async def test_best_sentence_is_highlighted_for_meaning(alice: ApiUser) -> None:
     lib = await _library(alice)
-    body = await search(alice, "what did the advertising cost", mode="semantic")
+    body = await search(
+        alice, "what did the advertising cost", mode="semantic", highlight="meaning"
+    )
     top = body["items"][0]
     assert top["chunk_id"] == lib["planning"].chunk_ids[2]
     assert top["highlight_kind"] == "sentence"
