@@ -114,6 +114,11 @@ async def test_best_sentence_is_highlighted_for_meaning(alice: ApiUser) -> None:
         "The budget for the marketing campaign stays the same as last quarter."
     )
     assert top["snippet"].startswith("<mark>The budget")
+    # By default no sentence is embedded: a hit found by meaning alone has no highlight.
+    body = await search(alice, "what did the advertising cost", mode="semantic")
+    assert body["items"][0]["chunk_id"] == top["chunk_id"]
+    assert body["items"][0]["highlight_kind"] == "none"
+    assert body["items"][0]["highlights"] == []
 
 
 async def test_text_mode_phrases_exclusions_and_languages(alice: ApiUser) -> None:
