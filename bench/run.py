@@ -19,6 +19,10 @@
 - diarization: DER (0.25 s collar), speaker counts and word speaker accuracy on the dialogue
   fixtures and a 10+ min file; diarization time and memory against transcription on the
   pipeline's clip (targets: DER <= 5 %, stereo <= 2 %, time <= 10 %, memory <= 150 MB).
+- search: GET /api/v1/search over --search-sizes chunks (default 100000; real text embedded
+  with the real model, perturbed to size): index build time and size, recall@10 of the
+  semantic leg against exact search, p50/p95 through HTTP (hybrid; semantic for users owning
+  1% and 0.1%). Targets at 1M: recall@10 >= 0.95 at hybrid p95 < 100 ms.
 - topics: the topic scoring query over --transcriptions (2000) x --chunks (20) chunks of one
   user, against one GROUP BY reading every distance once.
 
@@ -46,6 +50,7 @@ from bench import (
     ingest,
     pipeline,
     scale,
+    search,
     storage,
     topics,
 )
@@ -62,6 +67,7 @@ BENCHMARKS = (
     "index",
     "topics",
     "diarization",
+    "search",
 )
 
 
@@ -90,6 +96,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     scale.add_arguments(parser)
     index.add_arguments(parser)
     diarization.add_arguments(parser)
+    search.add_arguments(parser)
     topics.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.repeat < 1:
@@ -139,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         "scale": scale.run,
         "index": index.run,
         "diarization": diarization.run,
+        "search": search.run,
         "topics": topics.run,
     }
     try:

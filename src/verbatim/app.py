@@ -27,6 +27,7 @@ from verbatim.library.collections.endpoints import router as collections_router
 from verbatim.library.topics.endpoints import router as topics_router
 from verbatim.logs import configure_logging
 from verbatim.runtime import run_runtime
+from verbatim.search.endpoints import router as search_router
 from verbatim.speakers.endpoints import router as speakers_router
 from verbatim.storage.endpoints import router as storage_router
 from verbatim.transcriptions.endpoints import router as transcriptions_router
@@ -116,6 +117,7 @@ def create_app(
         transcriptions_router,
         speakers_router,
         jobs_router,
+        search_router,
         collections_router,
         topics_router,
     )

@@ -132,6 +132,19 @@ class Settings(BaseSettings):
     # How often an idle worker looks for jobs whose scheduled time has come (new jobs wake it).
     worker_poll_s: float = Field(default=5.0, gt=0)
     auto_migrate: bool = True
+    # Search (GET /api/v1/search; see docs/decisions/0012-hybrid-search.md).
+    # Candidates each retriever hands to the fusion (at least; deeper pages ask for more).
+    search_candidates: int = Field(default=100, ge=10, le=1000)
+    # pgvector HNSW: candidate list per scan (hnsw.ef_search), iterative scan mode and how many
+    # index tuples an iterative scan may visit before it gives up (hnsw.max_scan_tuples).
+    search_ef_search: int = Field(default=100, ge=10, le=1000)
+    search_iterative_scan: Literal["relaxed_order", "strict_order", "off"] = "relaxed_order"
+    search_max_scan_tuples: int = Field(default=20000, ge=1000)
+    # A search whose filtered scope holds at most this many chunks is answered exactly (no
+    # HNSW): cheaper than walking the graph for a few matches, and recall is 1.
+    search_exact_max_chunks: int = Field(default=10000, ge=0)
+    # Reciprocal rank fusion constant: score = sum of 1 / (k + rank).
+    search_rrf_k: int = Field(default=60, ge=1)
     # Topics: a transcription is suggested for a topic when its best passage reaches this
     # cosine similarity to the topic's name and description (same embedding model as search).
     topic_threshold: float = Field(default=0.35, ge=0.0, le=1.0)

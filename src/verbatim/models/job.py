@@ -26,9 +26,9 @@ from verbatim.models.base import Base, IdMixin, OwnedMixin, TimestampMixin, utcn
 class JobType(enum.StrEnum):
     transcription = "transcription"
     download = "download"
-    search_index = "search_index"  # task search.index: chunks and embeddings of a transcript
     collection_export = "collection_export"
     topic_scoring = "topic_scoring"
+    search_index = "search_index"  # task search.index: chunks and embeddings of a transcript
 
 
 class JobStatus(enum.StrEnum):
