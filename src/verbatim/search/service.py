@@ -20,16 +20,19 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import exists, func, select, text
+from sqlalchemy import exists, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verbatim.config import Settings
 from verbatim.errors import NotFound, ValidationFailed
 from verbatim.jobs.service import defer
 from verbatim.models import (
+    AudioFile,
+    Collection,
     Job,
     JobStatus,
     JobType,
+    Topic,
     Transcription,
     TranscriptionChunk,
     TranscriptionStatus,
@@ -193,29 +196,25 @@ def decode_cursor(cursor: str, fingerprint: str) -> int:
     return offset
 
 
+# Filter ids that must name one of the caller's own rows: (field, table, what, code).
+_OWNED_FILTERS = (
+    ("audio_file_id", AudioFile, "Audio file", "audio_not_found"),
+    ("collection_id", Collection, "Collection", "collection_not_found"),
+    ("topic_id", Topic, "Topic", "topic_not_found"),
+)
+
+
 async def check_filter_ids(session: AsyncSession, user: User, filters: Filters) -> None:
     """404 for a filter id that does not exist or belongs to someone else."""
-    if filters.audio_file_id is not None:
+    for field, model, what, code in _OWNED_FILTERS:
+        value = getattr(filters, field)
+        if value is None:
+            continue
         found = await session.scalar(
-            text("SELECT 1 FROM audio_file WHERE id = :id AND user_id = :user_id"),
-            {"id": filters.audio_file_id, "user_id": user.id},
+            select(literal(1)).where(model.id == value, model.user_id == user.id)
         )
         if found is None:
-            raise NotFound("Audio file not found", code="audio_not_found")
-    if filters.collection_id is not None:
-        found = await session.scalar(
-            text("SELECT 1 FROM collection WHERE id = :id AND user_id = :user_id"),
-            {"id": filters.collection_id, "user_id": user.id},
-        )
-        if found is None:
-            raise NotFound("Collection not found", code="collection_not_found")
-    if filters.topic_id is not None:
-        found = await session.scalar(
-            text("SELECT 1 FROM topic WHERE id = :id AND user_id = :user_id"),
-            {"id": filters.topic_id, "user_id": user.id},
-        )
-        if found is None:
-            raise NotFound("Topic not found", code="topic_not_found")
+            raise NotFound(f"{what} not found", code=code)
 
 
 def vector_literal(vector: Sequence[float]) -> str:
