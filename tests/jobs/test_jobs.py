@@ -58,9 +58,14 @@ async def test_list_and_filter_jobs(alice: ApiUser) -> None:
     audio = (await alice.upload(FIXTURES / "speech.wav")).json()
     started = await start(alice, audio["id"])
     await wait_for_job(alice, started["job_id"])
+    # The completion queued the transcription's search.index job.
     jobs = (await alice.get("/api/v1/jobs")).json()
+    assert jobs["total"] == 2
+    assert {j["type"] for j in jobs["items"]} == {"transcription", "search_index"}
+    jobs = (await alice.get("/api/v1/jobs", params={"type": "transcription"})).json()
     assert jobs["total"] == 1 and jobs["items"][0]["id"] == started["job_id"]
-    assert (await alice.get("/api/v1/jobs", params={"status": "completed"})).json()["total"] == 1
+    completed = {"status": "completed", "type": "transcription"}
+    assert (await alice.get("/api/v1/jobs", params=completed)).json()["total"] == 1
     assert (await alice.get("/api/v1/jobs", params={"status": "failed"})).json()["total"] == 0
     assert (await alice.get("/api/v1/jobs", params={"type": "download"})).json()["total"] == 0
     assert (await alice.get("/api/v1/jobs", params={"status": "nope"})).status_code == 422

@@ -206,9 +206,7 @@ async def test_a_completed_transcription_is_indexed_with_times_and_offsets(
 
 
 @pytest.mark.slow
-async def test_chunks_follow_their_audio_and_jobs_of_deleted_transcriptions_fail_cleanly(
-    alice: ApiUser, settings: Settings
-) -> None:
+async def test_chunks_are_deleted_with_their_audio_file(alice: ApiUser, settings: Settings) -> None:
     tid = await make_transcript("alice@example.com", long_sentences(40))
     assert await index_here(tid, settings) == len(await chunks_of(tid)) >= 2
     async with get_services().sessionmaker() as session:
