@@ -2,7 +2,8 @@
 
 A topic created (or edited) is scored against every completed transcription of its owner. The
 job runs `library.topics.scoring.best_passages`: per transcription, the best 3 chunks by exact
-cosine similarity (a LATERAL query, 500 transcriptions per statement). The reference is the least
+cosine similarity (each chunk's similarity once, then `row_number()` per transcription; 500
+transcriptions per statement). The reference is the least
 work that reads every distance once: one `GROUP BY` over the same user's chunks, `max(similarity)`
 per transcription. Both run on the same database in the same run.
 

@@ -159,6 +159,8 @@ async def test_two_moves_at_once_are_applied_one_after_the_other(alice: ApiUser)
                         " AND query LIKE '%FROM collection%FOR NO KEY UPDATE%'"
                     )
                 )
+                # pg_stat_activity is a snapshot per transaction: end it to see changes.
+                await watcher.rollback()
             assert waiting == 1, "the second move did not wait for the first"
         assert not second.done()
     r = await second

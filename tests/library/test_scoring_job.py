@@ -111,3 +111,27 @@ async def test_scoring_quotes_the_matching_passage_and_remembers_rejections(
     jobs = await settle(bob)
     assert jobs[0]["status"] == "completed" and jobs[0]["detail"]["suggested"] == 0
     assert (await bob.get(f"{API}/{r.json()['id']}/transcriptions")).json()["total"] == 0
+
+
+@pytest.mark.slow
+async def test_inline_reindex_queues_scoring_of_the_new_chunks(alice: ApiUser) -> None:
+    """`verbatim search reindex` without --queue writes chunks itself: scoring follows too."""
+    import uuid
+
+    from verbatim.search.reindex import reindex
+    from verbatim.services import get_services
+
+    call = await make_transcription(alice, "Planning call", duration=170.0, segments=CALL)
+    r = await alice.post(API, json={"name": "Delivery", "description": "Moving a delivery date"})
+    assert r.status_code == 201
+    await settle(alice)
+    assert await topics_of(alice, call) == {}  # not indexed yet: nothing to compare
+
+    services = get_services()
+    report = await reindex(services.sessionmaker, services.settings, [uuid.UUID(call)])
+    assert report.indexed == 1
+    jobs = await settle(alice)
+    scoring = [j for j in jobs if j["type"] == "topic_scoring" and j["transcription_id"] == call]
+    assert len(scoring) == 1 and scoring[0]["status"] == "completed"
+    found = await topics_of(alice, call)
+    assert "move the delivery to March" in found["Delivery"]["ai_reasoning"]

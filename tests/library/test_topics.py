@@ -154,6 +154,21 @@ async def test_review_accept_reject_assign_by_hand_and_listings(alice: ApiUser) 
         ("Budget", "suggested"),
     ]
 
+    # Concurrent decisions on a new pair: one row, every answer a 200.
+    extra = await make_transcription(alice, "extra")
+    answers = await asyncio.gather(
+        *(
+            alice.put(f"{base}/{extra}/topics/{other['id']}", json={"status": s})
+            for s in ("accepted", "rejected", "accepted", "rejected")
+        )
+    )
+    assert [r.status_code for r in answers] == [200] * 4, [r.text for r in answers]
+    assert (
+        await count(TranscriptionTopic, TranscriptionTopic.transcription_id == uuid.UUID(extra))
+        == 1
+    )
+    assert (await alice.delete(f"{base}/{extra}")).status_code == 204
+
     # Deleting the transcription removes its assignments; deleting a topic removes its own.
     assert (await alice.delete(f"{base}/{high}")).status_code == 204
     assert await count(TranscriptionTopic) == 2

@@ -84,6 +84,13 @@ async def reindex(
                 prepared = await prepare(source, settings)
                 async with session_scope(sessionmaker) as session:
                     written = await write_chunks(session, source, prepared)
+                    if written is not None:
+                        # New chunks (a new model, say): the owner's topics are scored again.
+                        from verbatim.library.topics.service import queue_scoring_after_indexing
+
+                        await queue_scoring_after_indexing(
+                            session, source.transcription_id, source.user_id, source.tenant_id
+                        )
             except NotIndexable as exc:
                 report.skipped.append((transcription_id, exc.code))
             else:

@@ -162,19 +162,22 @@ def reasoning(topic: TopicText, passages: list[dict[str, Any]], threshold: float
 
 _SIMILAR_CHUNKS = text(
     """
-    SELECT s.transcription_id, m.chunk_index, m.start_time, m.end_time, m.text, m.similarity
-    FROM unnest(CAST(:ids AS uuid[])) AS s(transcription_id)
-    CROSS JOIN LATERAL (
-        SELECT c.chunk_index, c.start_time, c.end_time, c.text,
-               1 - (c.embedding <=> CAST(:vector AS vector)) AS similarity
-        FROM transcription_chunk c
-        WHERE c.transcription_id = s.transcription_id
-          AND c.user_id = :user_id
-          AND c.embedding_model = :model
-        -- the expression, not the operator: an exact comparison, never the HNSW index
-        ORDER BY similarity DESC, c.chunk_index
-        LIMIT :k
-    ) m
+    SELECT transcription_id, chunk_index, start_time, end_time, text, similarity
+    FROM (
+        SELECT d.*, row_number() OVER (
+                   PARTITION BY d.transcription_id ORDER BY d.similarity DESC, d.chunk_index
+               ) AS rank
+        FROM (
+            -- every chunk's similarity computed once, exactly (never the HNSW index)
+            SELECT c.transcription_id, c.chunk_index, c.start_time, c.end_time, c.text,
+                   1 - (c.embedding <=> CAST(:vector AS vector)) AS similarity
+            FROM transcription_chunk c
+            WHERE c.transcription_id = ANY(CAST(:ids AS uuid[]))
+              AND c.user_id = :user_id
+              AND c.embedding_model = :model
+        ) d
+    ) ranked
+    WHERE rank <= :k
     """
 )
 

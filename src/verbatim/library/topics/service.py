@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import Select, func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -278,30 +279,38 @@ async def set_assignment(
     transcription = await get_transcription(session, user, transcription_id)
     topic = await get_topic(session, user, topic_id)
     status = AssignmentStatus(body.status)
-    row = await session.get(TranscriptionTopic, (transcription.id, topic.id), with_for_update=True)
     now = utcnow()
-    if row is None:
-        row = TranscriptionTopic(
-            transcription_id=transcription.id,
-            topic_id=topic.id,
-            status=status,
-            assigned_by=AssignedBy.user,
-            user_reviewed=True,
-            reviewed_at=now,
+    # One statement, so two concurrent decisions (or a decision and a scoring job) on a new
+    # pair cannot both insert: the later one updates the row the first one wrote.
+    stmt = insert(TranscriptionTopic).values(
+        transcription_id=transcription.id,
+        topic_id=topic.id,
+        status=status,
+        assigned_by=AssignedBy.user,
+        user_reviewed=True,
+        reviewed_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["transcription_id", "topic_id"],
+            set_={
+                "status": stmt.excluded.status,
+                "user_reviewed": True,
+                "reviewed_at": now,
+                "updated_at": now,
+            },
         )
-        session.add(row)
-    else:
-        row.status = status
-        row.user_reviewed = True
-        row.reviewed_at = now
-        row.updated_at = now
-    await session.flush()
+    )
     items = (
         await session.execute(
-            _assignments().where(
+            _assignments()
+            .where(
                 TranscriptionTopic.transcription_id == transcription.id,
                 TranscriptionTopic.topic_id == topic.id,
             )
+            .execution_options(populate_existing=True)
         )
     ).one()
     return assignment_out(*items)
