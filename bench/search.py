@@ -506,7 +506,7 @@ def measure_size(
     from verbatim.search import embedding
 
     result: dict[str, Any] = {"chunks": n, "base_chunks": len(texts)}
-    ef_search = args.search_ef_search or 100
+    ef_search = args.search_ef_search or 400
     with tempfile.TemporaryDirectory(prefix="bench-search-", dir=args.tmp_dir) as tmp:
         work = Path(tmp)
         pgdata = work / "verbatim-data" / "postgres"

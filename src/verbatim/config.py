@@ -137,7 +137,7 @@ class Settings(BaseSettings):
     search_candidates: int = Field(default=100, ge=10, le=1000)
     # pgvector HNSW: candidate list per scan (hnsw.ef_search), iterative scan mode and how many
     # index tuples an iterative scan may visit before it gives up (hnsw.max_scan_tuples).
-    search_ef_search: int = Field(default=100, ge=10, le=1000)
+    search_ef_search: int = Field(default=400, ge=10, le=1000)
     search_iterative_scan: Literal["relaxed_order", "strict_order", "off"] = "relaxed_order"
     search_max_scan_tuples: int = Field(default=20000, ge=1000)
     # A search whose filtered scope holds at most this many chunks is answered exactly (no

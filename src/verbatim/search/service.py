@@ -227,7 +227,10 @@ async def _set_index_options(session: AsyncSession, settings: Settings, candidat
         text(
             "SELECT set_config('hnsw.ef_search', :ef, true),"
             " set_config('hnsw.iterative_scan', :iterative, true),"
-            " set_config('hnsw.max_scan_tuples', :max_tuples, true)"
+            " set_config('hnsw.max_scan_tuples', :max_tuples, true),"
+            # psycopg prepares a statement run five times on a connection; a generic plan
+            # (user and vector unknown) could not pick the HNSW or exact branch well.
+            " set_config('plan_cache_mode', 'force_custom_plan', true)"
         ),
         {
             "ef": str(max(settings.search_ef_search, min(candidates, 1000))),
@@ -263,7 +266,7 @@ async def search(
     model_name: str | None = None
     if req.mode is not SearchMode.text:
         model_name, query_vector = await model.embed_query(q)
-        await _set_index_options(session, settings, candidates)
+    await _set_index_options(session, settings, candidates)
     stmt = build(
         mode=req.mode.value,
         user_id=user.id,
