@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from itertools import accumulate
 from pathlib import PurePosixPath
+from typing import NamedTuple
 
 FORMATS: tuple[str, ...] = ("txt", "srt", "vtt", "json", "csv", "docx")
 BINARY_FORMATS: tuple[str, ...] = ("docx",)  # Rendered.content is bytes
@@ -37,8 +38,10 @@ MAX_FILENAME_STEM = 100
 FALLBACK_STEM = "transcript"
 
 
-@dataclass(frozen=True)
-class ExportWord:
+class ExportWord(NamedTuple):
+    """Immutable like the other records; a named tuple because an export makes tens of
+    thousands of them (a frozen dataclass costs several times more to construct)."""
+
     start: float
     end: float
     word: str
@@ -448,7 +451,11 @@ def _break_index(tokens: Sequence[_Token]) -> int | None:
 
 
 def _join(tokens: Sequence[_Token]) -> str:
-    return "".join((t.sep if i else "") + t.text for i, t in enumerate(tokens))
+    if not tokens:
+        return ""
+    parts = [t.sep + t.text for t in tokens]
+    parts[0] = tokens[0].text  # the first token's sep is never printed
+    return "".join(parts)
 
 
 def _sequence(cues: list[_Cue]) -> list[_Cue]:
