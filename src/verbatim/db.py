@@ -57,6 +57,16 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def make_autocommit_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose statements each commit on their own (the pool's connections, switched to
+    autocommit on the client for the checkout and back when returned: no round trip). For a
+    unit of work of single statements that needs no transaction around them, such as
+    authentication: it saves the BEGIN and COMMIT round trips a transaction costs."""
+    return async_sessionmaker(
+        engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+    )
+
+
 @asynccontextmanager
 async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """A unit of work for tasks and scripts: commit on success, roll back on error."""

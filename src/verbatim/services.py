@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from verbatim.config import Settings
+from verbatim.db import make_autocommit_sessionmaker
 from verbatim.storage import Storage
 
 if TYPE_CHECKING:
@@ -21,6 +22,11 @@ class Services:
     sessionmaker: async_sessionmaker[AsyncSession]
     storage: Storage
     engine_pool: EnginePool | None = field(default=None)
+    # Single statements that need no transaction (authentication): no BEGIN/COMMIT round trips.
+    autocommit_sessionmaker: async_sessionmaker[AsyncSession] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.autocommit_sessionmaker = make_autocommit_sessionmaker(self.engine)
 
 
 _current: Services | None = None

@@ -17,6 +17,7 @@ from tests.conftest import ApiUser
 from verbatim.kit import pagination
 from verbatim.models import (
     AudioFile,
+    Collection,
     Job,
     JobStatus,
     JobType,
@@ -252,3 +253,43 @@ async def test_connections_plan_every_statement_for_its_parameters(alice: ApiUse
         await conn.rollback()
         # Still set on the same connection after rollbacks (it was committed on connect).
         assert await conn.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
+
+
+async def test_collections_list_walks_by_cursor_and_still_takes_offset(
+    alice: ApiUser, bob: ApiUser
+) -> None:
+    """The collections list is a keyset list like the library's (newest first, ties by id);
+    offset still pages, and a cursor from another list is refused."""
+    owner = await me(alice)
+    stamps = tied_stamps(11)
+    rows: list[tuple[datetime, str]] = []
+    async with get_services().sessionmaker() as session:
+        for i, stamp in enumerate(stamps):
+            row_id = uuid.uuid4()
+            session.add(
+                Collection(
+                    id=row_id,
+                    user_id=owner["id"],
+                    tenant_id=owner["tenant_id"],
+                    name=f"c{i}",
+                    created_at=stamp,
+                )
+            )
+            rows.append((stamp, str(row_id)))
+        await session.commit()
+    expected = newest_first(rows)
+    items = await walk(alice, "/api/v1/collections", limit=3)
+    assert [it["id"] for it in items] == expected
+    assert all("item_count" in it for it in items)  # still described
+    assert await walk(bob, "/api/v1/collections", limit=3) == []
+    r = await alice.get("/api/v1/collections", params={"limit": 4, "offset": 4})
+    page = r.json()
+    assert [it["id"] for it in page["items"]] == expected[4:8]
+    assert page["total"] == 11 and page["total_exact"] is True and page["has_more"] is True
+    # The cursor of an offset page continues right after it.
+    rest = (await alice.get("/api/v1/collections", params={"cursor": page["next_cursor"]})).json()
+    assert [it["id"] for it in rest["items"]] == expected[8:]
+    await seed(alice, stamps[:2])
+    audio_cursor = (await alice.get("/api/v1/audio", params={"limit": 1})).json()["next_cursor"]
+    r = await alice.get("/api/v1/collections", params={"cursor": audio_cursor})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_cursor"

@@ -154,7 +154,7 @@ class PageRequest:
     key: bytes = field(default=b"", repr=False)
 
 
-def page_request(
+async def page_request(  # async: a plain def would run in the thread pool
     request: Request,
     limit: Limit = DEFAULT_LIMIT,
     offset: Annotated[

@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -22,6 +23,10 @@ from verbatim.models.transcription import Transcription
 
 class Collection(IdMixin, TimestampMixin, OwnedMixin, Base):
     __tablename__ = "collection"
+    # Keyset pages of a user's collections, newest first (migration 0009).
+    __table_args__ = (
+        Index("ix_collection_user_created", "user_id", text("created_at DESC"), "id"),
+    )
 
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     description: Mapped[str | None] = mapped_column(Text)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from itertools import accumulate
 from pathlib import PurePosixPath
+from typing import NamedTuple
 
 FORMATS: tuple[str, ...] = ("txt", "srt", "vtt", "json", "csv", "docx")
 BINARY_FORMATS: tuple[str, ...] = ("docx",)  # Rendered.content is bytes
@@ -37,8 +38,10 @@ MAX_FILENAME_STEM = 100
 FALLBACK_STEM = "transcript"
 
 
-@dataclass(frozen=True)
-class ExportWord:
+class ExportWord(NamedTuple):
+    """Immutable like the other records; a named tuple because an export makes tens of
+    thousands of them (a frozen dataclass costs several times more to construct)."""
+
     start: float
     end: float
     word: str
@@ -214,7 +217,7 @@ def _render_csv(doc: ExportDocument) -> str:
 # --- subtitles: cue building ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen init costs 4x, and 30,000 are made per export
 class _Token:
     """A unit that is never split across lines or cues: a word, or a piece of one."""
 
@@ -260,6 +263,8 @@ def _segment_tokens(seg: ExportSegment, word_sep: str) -> list[_Token]:
         # gets a share of the segment's time proportional to its character count.
         pieces = seg.text.split()
         tokens = _spread(pieces, seg.start, seg.end, " ", " ") if pieces else []
+    if all(len(token.text) <= MAX_LINE_CHARS for token in tokens):
+        return tokens  # the common case: no token to cut
     return [piece for token in tokens for piece in _split_long(token)]
 
 
@@ -351,41 +356,42 @@ def _chunk_fast(tokens: Sequence[_Token], label: str | None) -> list[list[_Token
     ends = [t.end for t in tokens]
     extra = len(label) + 2 if label else 0  # "Name: " in front of the first line
 
-    def fits(start: int, end: int) -> bool:
-        if end - start <= 1:
-            return True  # a lone token always makes a cue
-        if ends[end - 1] - starts[start] > MAX_CUE_SECONDS:
-            return False
-        width = offsets[end] - offsets[start] - seps[start]
-        total = width + extra
-        # One line; or, with a label, the label alone on the first line.
-        if total <= line or (extra and width <= line):
-            return True
-        if total > 2 * line + 1:
-            return False
-        skip = offsets[start] + seps[start]
-        i = bisect_right(offsets, line - extra + skip, start + 1, end) - 1
-        return i > start and width - (offsets[i] - skip) - seps[i] <= line
-
+    max_s = MAX_CUE_SECONDS
+    two_lines = 2 * line + 1
     counts = [0] * (n + 1)
     ragged = [0] * (n + 1)
     back = [0] * (n + 1)
     lo = 0
     for end in range(1, n + 1):
-        while not fits(lo, end):
+        last_end = ends[end - 1]
+        off_end = offsets[end]
+        # Move lo to the first start whose run to `end` fits (inlined: it runs per token).
+        while end - lo > 1:  # a lone token always makes a cue
+            if last_end - starts[lo] <= max_s:
+                width = off_end - offsets[lo] - seps[lo]
+                total = width + extra
+                # One line; or, with a label, the label alone on the first line.
+                if total <= line or (extra and width <= line):
+                    break
+                if total <= two_lines:
+                    # Two lines: the last break whose top line fits is the only one to try.
+                    skip = offsets[lo] + seps[lo]
+                    i = bisect_right(offsets, line - extra + skip, lo + 1, end) - 1
+                    if i > lo and width - (offsets[i] - skip) - seps[i] <= line:
+                        break
             lo += 1
         fewest = counts[lo]
-        off_end = offsets[end]
         best_cost = -1
         best_start = 0
-        last_end = ends[end - 1]
+        room = 2 * line - off_end
         for start in range(lo, end):
             if counts[start] != fewest:
                 break
-            if end - start > 1 and last_end - starts[start] > MAX_CUE_SECONDS:
+            if end - start > 1 and last_end - starts[start] > max_s:
                 continue  # word times out of order: never a cue longer than allowed
-            width = off_end - offsets[start] - seps[start]
-            cost = ragged[start] + (2 * line - width) ** 2
+            # (2 * line - width) ** 2, width = off_end - offsets[start] - seps[start]
+            unused = room + offsets[start] + seps[start]
+            cost = ragged[start] + unused * unused
             if best_cost < 0 or cost <= best_cost:
                 best_cost, best_start = cost, start
         counts[end], ragged[end], back[end] = fewest + 1, best_cost, best_start
@@ -445,7 +451,11 @@ def _break_index(tokens: Sequence[_Token]) -> int | None:
 
 
 def _join(tokens: Sequence[_Token]) -> str:
-    return "".join((t.sep if i else "") + t.text for i, t in enumerate(tokens))
+    if not tokens:
+        return ""
+    parts = [t.sep + t.text for t in tokens]
+    parts[0] = tokens[0].text  # the first token's sep is never printed
+    return "".join(parts)
 
 
 def _sequence(cues: list[_Cue]) -> list[_Cue]:

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from verbatim.deps import CurrentUser, ServicesDep, SessionDep
 from verbatim.errors import AppError, Conflict
 from verbatim.kit.http import absolute_url, content_disposition, range_response
-from verbatim.kit.pagination import DEFAULT_LIMIT, Limit, Offset
+from verbatim.kit.pagination import DEFAULT_LIMIT, Limit, Offset, PageQuery
 from verbatim.library.collections import service
 from verbatim.library.collections.schemas import (
     CollectionCreate,
@@ -52,17 +52,11 @@ async def create_collection(
 
 
 @router.get("", response_model=CollectionPage, summary="List your collections")
-async def list_collections(
-    user: CurrentUser, session: SessionDep, limit: Limit = DEFAULT_LIMIT, offset: Offset = 0
-) -> object:
-    """Newest first, each with its item count and total duration."""
-    items, total = await service.list_collections(session, user, limit=limit, offset=offset)
-    return {
-        "items": await service.describe(session, items),
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-    }
+async def list_collections(user: CurrentUser, session: SessionDep, page: PageQuery) -> object:
+    """Newest first, each with its item count and total duration. Follow `next_cursor` (pass
+    it as `cursor`) for the next page; `offset` works too, up to 10,000."""
+    result = await service.list_collections(session, user, page=page)
+    return {**result.response(), "items": await service.describe(session, result.items)}
 
 
 @router.get("/{collection_id}", response_model=CollectionOut, summary="Get a collection")

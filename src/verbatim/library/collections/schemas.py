@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
-from verbatim.kit.schemas import Page, RequestModel
+from verbatim.kit.schemas import CursorPage, Page, RequestModel
 from verbatim.models import JobStatus, TranscriptionStatus
 
 NAME = Field(min_length=1, max_length=200, examples=["Board meetings 2026"])
@@ -67,7 +67,7 @@ class CollectionOut(BaseModel):
     updated_at: datetime
 
 
-class CollectionPage(Page[CollectionOut]):
+class CollectionPage(CursorPage[CollectionOut]):
     pass
 
 

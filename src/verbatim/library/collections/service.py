@@ -23,7 +23,7 @@ from sqlalchemy.orm import joinedload
 
 from verbatim.errors import Conflict, NotFound, ValidationFailed
 from verbatim.jobs.service import defer
-from verbatim.kit.pagination import paginate
+from verbatim.kit.pagination import KeysetPage, PageRequest, keyset_paginate, paginate
 from verbatim.library.collections.schemas import (
     CollectionCreate,
     CollectionExportCreate,
@@ -111,11 +111,11 @@ async def create_collection(
     return collection
 
 
-async def list_collections(
-    session: AsyncSession, user: User, *, limit: int, offset: int
-) -> tuple[list[Collection], int]:
-    stmt = owned_collections(user).order_by(Collection.created_at.desc(), Collection.id)
-    return await paginate(session, stmt, limit, offset)
+async def list_collections(session: AsyncSession, user: User, *, page: PageRequest) -> KeysetPage:
+    """Newest first, a keyset page at a time (ix_collection_user_created)."""
+    return await keyset_paginate(
+        session, owned_collections(user), page, Collection.created_at, Collection.id
+    )
 
 
 async def update_collection(
