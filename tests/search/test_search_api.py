@@ -12,9 +12,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from tests.conftest import ApiUser, register
 from tests.search.helpers import Chunk, Recording, add_recording, search
+from verbatim.services import get_services
 
 PLANNING = [
     Chunk(
@@ -335,3 +337,33 @@ async def test_bad_input(alice: ApiUser, app_client: Any) -> None:
 async def test_nothing_when_library_is_empty(alice: ApiUser, mode: str) -> None:
     body = await search(alice, "anything at all", mode=mode)
     assert body["items"] == [] and body["next_cursor"] is None
+
+
+async def test_hits_carry_the_renamed_speaker_and_filter_by_name(alice: ApiUser) -> None:
+    """A speaker renamed through the API shows by name in hits, and the filter takes the name."""
+    planning = await add_recording(alice, PLANNING, title="Weekly planning")
+    async with get_services().sessionmaker() as session:
+        await session.execute(
+            text(
+                "INSERT INTO speaker (transcription_id, label, talk_time, word_count)"
+                " VALUES (:t, 'SPEAKER_00', 57.3, 40), (:t, 'SPEAKER_01', 31.8, 22)"
+            ),
+            {"t": planning.transcription_id},
+        )
+        await session.commit()
+    r = await alice.patch(
+        f"/api/v1/transcriptions/{planning.transcription_id}/speakers/SPEAKER_01",
+        json={"display_name": "Alice Moreau"},
+    )
+    assert r.status_code == 200, r.text
+
+    top = (await search(alice, "moving the delivery to March"))["items"][0]
+    assert top["chunk_id"] == planning.chunk_ids[1]
+    assert top["speaker"] == "SPEAKER_01" and top["speaker_name"] == "Alice Moreau"
+    others = [h for h in (await search(alice, "budget"))["items"] if h["speaker"] == "SPEAKER_00"]
+    assert others and all(h["speaker_name"] is None for h in others)
+
+    body = await search(alice, "meeting shipment budget", speaker="alice moreau")
+    assert _ids(body) == [planning.chunk_ids[1]]
+    body = await search(alice, "meeting shipment budget", speaker="SPEAKER_01")
+    assert _ids(body) == [planning.chunk_ids[1]]

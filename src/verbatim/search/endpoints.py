@@ -65,7 +65,11 @@ async def search(
     ] = None,
     speaker: Annotated[
         str | None,
-        Query(min_length=1, max_length=100, description="Only chunks of this speaker"),
+        Query(
+            min_length=1,
+            max_length=100,
+            description="Only chunks of this speaker: label or given name, any case",
+        ),
     ] = None,
     source_type: Annotated[SourceType | None, Query(description="How the media came in")] = None,
     date_from: Annotated[

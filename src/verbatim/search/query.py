@@ -141,7 +141,12 @@ def build(
     if narrowed:
         ctes.append(_scope(filters, params))
     if filters.speaker is not None:
-        where.append("lower(c.speaker) = lower(:speaker)")
+        # The label (SPEAKER_1) or the name it was given (speaker.display_name), any case.
+        where.append(
+            "(lower(c.speaker) = lower(:speaker) OR EXISTS (SELECT 1 FROM speaker sp"
+            " WHERE sp.transcription_id = c.transcription_id AND sp.label = c.speaker"
+            " AND lower(sp.display_name) = lower(:speaker)))"
+        )
         params["speaker"] = filters.speaker
     # IS TRUE keeps the IN a hashed sub-plan checked inside the scan node (not a join above
     # it), so an iterative index scan itself skips rows out of scope and keeps going.
@@ -282,6 +287,8 @@ def build(
         + "\nSELECT p.id AS chunk_id, p.score, p.retrievers, p.semantic_rank, p.text_rank,"
         " p.distance, p.hits,\n"
         "  c.transcription_id, c.text, c.start_time, c.end_time, c.speaker,\n"
+        "  (SELECT sp.display_name FROM speaker sp WHERE sp.transcription_id = c.transcription_id"
+        " AND sp.label = c.speaker) AS speaker_name,\n"
         "  t.audio_file_id, t.language, coalesce(a.title, a.original_filename) AS title,\n"
         f"  {headline} AS headline\n"
         "FROM page p\n"

@@ -58,7 +58,10 @@ class SearchHit(BaseModel):
     )
     start_time: float = Field(description="Seconds from the start of the recording")
     end_time: float
-    speaker: str | None = None
+    speaker: str | None = Field(default=None, description="The speaker's label (dialogue mode)")
+    speaker_name: str | None = Field(
+        default=None, description="The name the speaker was given, if any"
+    )
     score: float = Field(description="Reciprocal rank fusion score: sum of 1 / (k + rank)")
     retrievers: list[Retriever] = Field(description="Which retrievers found this chunk")
     semantic_rank: int | None = Field(

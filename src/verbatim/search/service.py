@@ -321,6 +321,7 @@ def _hit(row: Any, media_url: Callable[[uuid.UUID, float], str]) -> dict[str, An
         "start_time": row["start_time"],
         "end_time": row["end_time"],
         "speaker": row["speaker"],
+        "speaker_name": row["speaker_name"],
         "score": float(row["score"]),
         "retrievers": list(row["retrievers"]),
         "semantic_rank": row["semantic_rank"],
