@@ -474,7 +474,7 @@ def test_filename_is_sanitised(title: str, stem: str) -> None:
     doc = make_doc(ExportSegment(0.0, 1.0, "Hi"), title=title)
     for fmt in FORMATS:
         filename = render(doc, fmt).filename
-        assert filename == f"{stem}.{fmt}"
+        assert filename == f"{stem}.{'agent.json' if fmt == 'agent' else fmt}"
         assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", filename)
 
 
@@ -504,8 +504,13 @@ def test_empty_transcript_renders_valid_output(fmt: str) -> None:
     elif fmt == "docx":
         assert isinstance(content, bytes) and content.startswith(b"PK")
         assert docx_paragraphs(content) == ["empty.wav"]
+    elif fmt == "tsv":
+        assert content == "start\tend\tspeaker\ttext\n"
+    elif fmt == "agent":
+        payload = json.loads(content)
+        assert payload["turns"] == [] and payload["speakers"] == [] and payload["id"] == "id"
     else:
-        assert isinstance(content, str)
+        assert fmt == "csv" and isinstance(content, str)
         assert list(csv.reader(io.StringIO(content))) == [
             ["start", "end", "speaker", "text", "confidence"]
         ]

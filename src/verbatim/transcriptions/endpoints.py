@@ -5,14 +5,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from verbatim.deps import CurrentUser, ServicesDep, SessionDep, SettingsDep
 from verbatim.kit.fastjson import FastJSONResponse
 from verbatim.kit.http import absolute_url, content_disposition
 from verbatim.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Limit, Offset, PageQuery
-from verbatim.models import TranscriptionStatus
+from verbatim.models import TranscriptionStatus, User
+from verbatim.services import Services
 from verbatim.speakers.service import speaker_out, transcription_speakers
-from verbatim.transcriptions import service
+from verbatim.transcriptions import agent, service
 from verbatim.transcriptions.export_links import presigned_export
 from verbatim.transcriptions.schemas import (
     SegmentPage,
@@ -150,6 +152,7 @@ async def delete_transcription(
                 "text/vtt": {},
                 "application/json": {},
                 "text/csv": {},
+                "text/tab-separated-values": {},
                 "application/vnd.openxmlformats-officedocument.wordprocessingml.document": {},
             }
         },
@@ -163,16 +166,62 @@ async def export_transcription(
     services: ServicesDep,
     format: Annotated[
         str,
-        Query(max_length=10, description="txt, srt, vtt, json, csv or docx (any case)"),
+        Query(
+            max_length=10,
+            description="txt, srt, vtt, json, csv, tsv, docx or agent (any case)",
+        ),
     ] = "txt",
     presigned: Annotated[
         bool, Query(description="Answer {url, expires_at} (a short-lived link) instead")
     ] = False,
 ) -> Response:
-    """Download as txt, srt, vtt, json, csv or docx; or get a short-lived link to the download.
+    """Download as txt, srt, vtt, json, csv, tsv, docx or agent (the compact JSON for LLM agents,
+    schema at /api/v1/schemas/agent-transcript.json); or get a short-lived link to it.
     Dialogue transcriptions carry speaker names: "Name: text" turns (txt), a name prefix (srt),
     `<v Name>` (vtt), a speaker column (csv), a speaker field and a speakers list with talk time
     (json), turns with timestamps (docx)."""
+    return await _download(request, user, session, services, transcription_id, format, presigned)
+
+
+@router.get(
+    "/transcriptions/{transcription_id}/agent",
+    response_class=Response,
+    responses={
+        409: {"description": "transcription_not_ready"},
+        200: {"content": {"application/json": {}}},
+    },
+)
+async def agent_transcript(
+    transcription_id: uuid.UUID,
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    services: ServicesDep,
+    presigned: Annotated[
+        bool, Query(description="Answer {url, expires_at} (a short-lived link) instead")
+    ] = False,
+) -> Response:
+    """The transcript for LLM agents: speaker turns (or paragraphs) with start times, speakers
+    with talk time, language, duration, confidence and topics; no per-word detail. Stable:
+    `schema_version`, JSON Schema at /api/v1/schemas/agent-transcript.json."""
+    return await _download(request, user, session, services, transcription_id, "agent", presigned)
+
+
+@router.get("/schemas/agent-transcript.json", tags=["schemas"])
+async def agent_transcript_schema() -> JSONResponse:
+    """JSON Schema of the agent transcript (public: it describes a format, not anyone's data)."""
+    return JSONResponse(agent.json_schema(), media_type="application/schema+json")
+
+
+async def _download(
+    request: Request,
+    user: User,
+    session: AsyncSession,
+    services: Services,
+    transcription_id: uuid.UUID,
+    format: str,
+    presigned: bool,
+) -> Response:
     rendered = await service.export_transcription(session, user, transcription_id, format)
     if presigned:
         expires_s = services.settings.presigned_get_expires_s

@@ -1,4 +1,5 @@
-"""Render a finished transcript into downloadable formats (txt, srt, vtt, json, csv, docx).
+"""Render a finished transcript into downloadable formats (txt, srt, vtt, json, csv, tsv, docx,
+and the agent JSON of `agent.py`).
 
 Pure (stdlib only, and python-docx for DOCX): callers map their ORM rows onto the small frozen
 dataclasses below, so this module can be used from API handlers, workers and tests without a
@@ -20,7 +21,7 @@ from itertools import accumulate
 from pathlib import PurePosixPath
 from typing import NamedTuple
 
-FORMATS: tuple[str, ...] = ("txt", "srt", "vtt", "json", "csv", "docx")
+FORMATS: tuple[str, ...] = ("txt", "srt", "vtt", "json", "csv", "tsv", "docx", "agent")
 BINARY_FORMATS: tuple[str, ...] = ("docx",)  # Rendered.content is bytes
 
 # Subtitle layout limits, following common broadcast/streaming style guides.
@@ -76,6 +77,10 @@ class ExportDocument:
     text: str
     segments: tuple[ExportSegment, ...]
     speakers: tuple[ExportSpeaker, ...] = ()
+    confidence: float | None = None  # the transcription's mean word confidence
+    topics: tuple[tuple[str, str], ...] = ()  # (name, accepted|suggested)
+    summary: str | None = None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,12 @@ def render(doc: ExportDocument, fmt: str) -> Rendered:
     """Render ``doc`` as ``fmt`` (one of FORMATS); raises ValueError for anything else."""
     if fmt == "docx":
         return Rendered(_render_docx(doc), DOCX_MEDIA_TYPE, f"{_safe_stem(doc.title)}.docx")
+    if fmt == "agent":
+        from verbatim.transcriptions import agent
+
+        return Rendered(
+            agent.render(doc), "application/json", f"{_safe_stem(doc.title)}.agent.json"
+        )
     try:
         renderer, media_type = _RENDERERS[fmt]
     except KeyError:
@@ -212,6 +223,17 @@ def _render_csv(doc: ExportDocument) -> str:
             [f"{seg.start:.3f}", f"{seg.end:.3f}", seg.speaker or "", seg.text.strip(), confidence]
         )
     return buffer.getvalue()
+
+
+def _render_tsv(doc: ExportDocument) -> str:
+    """Whisper's TSV (start and end in integer milliseconds, then text), with a speaker column;
+    tabs and line breaks inside text become spaces so every row has four fields."""
+    rows = ["start\tend\tspeaker\ttext"]
+    for seg in doc.segments:
+        text = " ".join(seg.text.split())
+        speaker = " ".join((seg.speaker or "").split())
+        rows.append(f"{_to_ms(seg.start)}\t{_to_ms(seg.end)}\t{speaker}\t{text}")
+    return "\n".join(rows) + "\n"
 
 
 # --- subtitles: cue building ------------------------------------------------------------------
@@ -601,4 +623,5 @@ _RENDERERS: dict[str, tuple[Callable[[ExportDocument], str], str]] = {
     "vtt": (_render_vtt, "text/vtt; charset=utf-8"),
     "json": (_render_json, "application/json"),
     "csv": (_render_csv, "text/csv; charset=utf-8"),
+    "tsv": (_render_tsv, "text/tab-separated-values; charset=utf-8"),
 }

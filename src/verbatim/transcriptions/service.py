@@ -38,6 +38,7 @@ from verbatim.models import (
     User,
 )
 from verbatim.models.job import TERMINAL
+from verbatim.models.topic import AssignmentStatus, Topic, TranscriptionTopic
 from verbatim.speakers.service import speaker_names, transcription_speakers
 from verbatim.transcriptions import export
 from verbatim.transcriptions.schemas import TranscriptionCreate
@@ -352,8 +353,11 @@ async def export_transcription(
     if names:
         # Exports show names: the rows carry labels, renamed speakers show their new name.
         segments = [(*row[:3], names.get(row[3], row[3]), *row[4:]) for row in segments]
+    topics = await _export_topics(session, transcription.id) if fmt == "agent" else ()
     header = export.ExportDocument(
         id=str(transcription.id),
+        confidence=transcription.avg_confidence,
+        topics=topics,
         title=audio.original_filename if audio else "transcript",
         language=transcription.language,
         duration=transcription.duration,
@@ -374,6 +378,26 @@ async def export_transcription(
         # A multi-hour transcript takes long enough to lay out to stall every other request.
         return await asyncio.to_thread(_render, header, segments, fmt)
     return _render(header, segments, fmt)
+
+
+async def _export_topics(
+    session: AsyncSession, transcription_id: uuid.UUID
+) -> tuple[tuple[str, str], ...]:
+    """Accepted topics first, then suggestions not yet reviewed; never rejected ones."""
+    rows = await session.execute(
+        select(Topic.name, TranscriptionTopic.status)
+        .join(Topic, Topic.id == TranscriptionTopic.topic_id)
+        .where(
+            TranscriptionTopic.transcription_id == transcription_id,
+            TranscriptionTopic.status != AssignmentStatus.rejected,
+        )
+        .order_by(
+            (TranscriptionTopic.status == AssignmentStatus.accepted).desc(),
+            TranscriptionTopic.ai_confidence.desc().nulls_first(),
+            Topic.name,
+        )
+    )
+    return tuple((name, status.value) for name, status in rows)
 
 
 # Formats that show word timings; the others never decode a segment's words (issue 15).
