@@ -161,6 +161,13 @@ class Settings(BaseSettings):
     # Query embeddings run at once in the API process (a small thread pool).
     embedding_query_concurrency: int = Field(default=2, ge=1, le=32)
 
+    # Reconciliation's optional LLM pass (reconciliation/llm.py): any OpenAI-compatible chat
+    # endpoint. Off unless base URL and model are both set; the key may be empty (Ollama).
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+    llm_model: str | None = None
+    llm_timeout_s: float = Field(default=120.0, gt=0)
+
     @field_validator("embedding_model", mode="before")
     @classmethod
     def _blank_model_is_default(cls, value: Any) -> Any:

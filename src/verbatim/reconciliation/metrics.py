@@ -7,53 +7,44 @@ from typing import Any
 
 from verbatim.reconciliation.vote import Consensus
 
-# A slot is disputed when the winner's support is below this share of the engines' weight
-# count (with three engines: a word only one of them said, or one dropped by a 2-1 vote is not
-# disputed but one engine alone against two different words is).
+# A slot is disputed when the winner's support is below this share of the engines (with three
+# engines: a word only one of them said, or three different words; a 2-1 vote is not disputed).
 DISPUTED_BELOW = 0.6
-# Disputed slots closer than this (seconds) form one span.
-SPAN_GAP = 1.0
 
 
 def low_agreement_spans(consensus: Consensus) -> list[dict[str, Any]]:
-    """Where the engines disagreed, in time order: start, end, the consensus text there and
-    each engine's own words, so that a person (or an LLM pass) can check just these places."""
+    """Where the engines disagreed, in time order: runs of consecutive disputed slots, each with
+    its start, end, the consensus text there and each engine's own words, so that a person (or
+    the LLM pass) checks just these places. `first_slot`/`last_slot` index Consensus.slots."""
     n = len(consensus.weights)
-    spans: list[dict[str, Any]] = []
-    for slot, key in zip(consensus.slots, consensus.choices, strict=True):
-        present = [w for w in slot.words if w is not None]
-        if not present:
-            continue
+    runs: list[list[int]] = []
+    for index, (slot, key) in enumerate(zip(consensus.slots, consensus.choices, strict=True)):
         support = sum(1 for w in slot.words if (w.key if w is not None else "") == key)
         if support / n >= DISPUTED_BELOW:
             continue
-        start = min(w.start for w in present)
-        end = max(w.end for w in present)
-        if spans and start - spans[-1]["end"] <= SPAN_GAP:
-            span = spans[-1]
-            span["end"] = max(span["end"], end)
+        if runs and runs[-1][-1] == index - 1:
+            runs[-1].append(index)
         else:
-            span = {"start": start, "end": end, "slots": []}
-            spans.append(span)
-        span["slots"].append(slot)
+            runs.append([index])
+    by_slot = {v.slot: v for v in consensus.words}
     out: list[dict[str, Any]] = []
-    chosen_words = consensus.words
-    for span in spans:
-        engines_text = [
-            " ".join(w.text.strip() for s in span["slots"] if (w := s.words[e]) is not None)
-            for e in range(n)
-        ]
-        consensus_text = " ".join(
-            v.word.text.strip()
-            for v in chosen_words
-            if span["start"] - 0.01 <= v.word.start <= span["end"] + 0.01
-        )
+    for run in runs:
+        present = [w for i in run for w in consensus.slots[i].words if w is not None]
         out.append(
             {
-                "start": round(span["start"], 3),
-                "end": round(span["end"], 3),
-                "consensus": consensus_text,
-                "engines": engines_text,
+                "start": round(min(w.start for w in present), 3),
+                "end": round(max(w.end for w in present), 3),
+                "consensus": " ".join(by_slot[i].word.text.strip() for i in run if i in by_slot),
+                "engines": [
+                    " ".join(
+                        w.text.strip()
+                        for i in run
+                        if (w := consensus.slots[i].words[e]) is not None
+                    )
+                    for e in range(n)
+                ],
+                "first_slot": run[0],
+                "last_slot": run[-1],
             }
         )
     return out
@@ -84,7 +75,10 @@ def quality(
     n = len(consensus.weights)
     agreements = [v.agreement / n for v in consensus.words]
     confidences = [v.word.confidence for v in consensus.words if v.word.confidence is not None]
-    spans = low_agreement_spans(consensus)
+    spans = [
+        {k: v for k, v in span.items() if k not in ("first_slot", "last_slot")}
+        for span in low_agreement_spans(consensus)
+    ]
     return {
         "engines": per_engine,
         "word_count": reference,

@@ -42,6 +42,7 @@ class VotedWord:
     voters: tuple[int, ...]
     score: float
     alternatives: tuple[Alternative, ...]
+    slot: int = -1  # index into Consensus.slots (-1: not from a slot, e.g. an LLM change)
 
     @property
     def agreement_ratio(self) -> float:
@@ -94,7 +95,7 @@ def _vote(slots: list[Slot], weights: list[float]) -> tuple[list[VotedWord], lis
     out: list[VotedWord] = []
     choices: list[str] = []
     previous_start = 0.0
-    for slot in slots:
+    for slot_index, slot in enumerate(slots):
         groups: dict[str, list[int]] = {}
         for engine, word in enumerate(slot.words):
             groups.setdefault(word.key if word is not None else "", []).append(engine)
@@ -143,6 +144,7 @@ def _vote(slots: list[Slot], weights: list[float]) -> tuple[list[VotedWord], lis
                 voters=tuple(voters),
                 score=round(score, 4),
                 alternatives=alternatives,
+                slot=slot_index,
             )
         )
     return out, choices
