@@ -100,7 +100,9 @@ def test_storage_is_minio_with_the_bucket_created(compose):
     assert env["VERBATIM_S3_ENDPOINT_URL"] == (
         f"http://{alias}:{proxy['environment']['HTTP_PORT']}"
     )
-    assert proxy["ports"] == [f"{proxy['environment']['HTTP_PORT']}:{proxy['environment']['HTTP_PORT']}"]
+    assert proxy["ports"] == [
+        f"{proxy['environment']['HTTP_PORT']}:{proxy['environment']['HTTP_PORT']}"
+    ]
 
 
 def test_postgres_has_pgvector_and_data_is_on_volumes(compose):

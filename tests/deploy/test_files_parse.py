@@ -11,7 +11,7 @@ import yaml
 from tests.deploy import checks
 
 YAML_FILES = sorted(checks.DEPLOY.rglob("*.yaml"))
-ENV_FILES = sorted(checks.DEPLOY.rglob("*.env.example")) + [checks.ENV_EXAMPLE]
+ENV_FILES = [*sorted(checks.DEPLOY.rglob("*.env.example")), checks.ENV_EXAMPLE]
 
 
 def test_the_files_exist():

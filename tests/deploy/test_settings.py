@@ -88,7 +88,11 @@ def test_k8s_settings_are_valid_values():
         for path in ("api-deployment.yaml", "worker-deployment.yaml", "migrate-job.yaml"):
             for _, doc in checks.k8s_documents([checks.K8S / "base" / path]):
                 container = checks.pod_spec(doc)["containers"][0]
-                env = {**config, **secrets, **{e["name"]: e["value"] for e in container.get("env", [])}}
+                env = {
+                    **config,
+                    **secrets,
+                    **{e["name"]: e["value"] for e in container.get("env", [])},
+                }
                 assert checks.validate_settings(env) == [], (overlay.name, path)
 
 
