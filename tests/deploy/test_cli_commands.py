@@ -3,6 +3,8 @@ exists in the CLI with the options given."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from typer.testing import CliRunner
 
@@ -102,3 +104,22 @@ def test_commands_are_found_in_docs_text():
         ["search", "reindex", "--all"],
         ["migrate"],
     ]
+
+
+def test_files_named_in_the_operations_guide_exist():
+    """Paths under deploy/ that docs/operations.md names exist, except the files an operator
+    creates from a committed template (.env, secrets.env, root.crt)."""
+    text = (checks.ROOT / "docs" / "operations.md").read_text()
+    # (`kubectl exec deploy/NAME` names a Deployment, not a file.)
+    paths = set(re.findall(r"(?<!exec )(?<!-it )\bdeploy/[A-Za-z0-9_./-]*[A-Za-z0-9_]", text))
+    assert {"deploy/compose.yaml", "deploy/k8s/base", "deploy/k8s/overlays/yandex-cloud"} <= paths
+    created = {"deploy/.env", "deploy/k8s/base/secrets.env"}
+    missing = [
+        p
+        for p in sorted(paths)
+        if not (checks.ROOT / p).exists() and p not in created and not p.endswith("root.crt")
+    ]
+    assert missing == []
+    for path in created:
+        assert (checks.ROOT / f"{path}.example").is_file() or path == "deploy/.env"
+    assert (checks.ROOT / "deploy/.env.example").is_file()
