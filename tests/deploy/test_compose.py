@@ -130,3 +130,46 @@ def test_mounted_files_exist(compose):
             source = volume.split(":", 1)[0]
             if source.startswith("./"):
                 assert (checks.DEPLOY / source).is_file(), source
+
+
+def test_minio_init_script_runs_and_runs_again(compose, tmp_path):
+    """Run minio-init's script with `sh -ec`, as its entrypoint does, against a stub `mc` that
+    records its calls and knows which policies exist: the first run creates the bucket, the
+    bucket-scoped policy and the user; a second run (every `up`) succeeds without re-creating."""
+    import json
+    import os
+    import subprocess
+
+    init = compose["services"]["minio-init"]
+    assert init["entrypoint"] == ["/bin/sh", "-ec"]
+    mount = next(v for v in init["volumes"] if "bucket-policy" in v)
+    source, target = mount.split(":")[:2]
+    script = init["command"][0].replace(target, str(checks.DEPLOY / source))
+    script = script.replace("/tmp/policy.json", str(tmp_path / "policy.json"))
+    calls, state = tmp_path / "calls", tmp_path / "policies"
+    stub = tmp_path / "bin" / "mc"
+    stub.parent.mkdir()
+    stub.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {calls}\n'
+        'case "$*" in\n'
+        f'  "admin policy info local verbatim") grep -qx verbatim {state} 2>/dev/null ;;\n'
+        f'  "admin policy create local verbatim "*) echo verbatim >> {state} ;;\n'
+        "esac\n"
+    )
+    stub.chmod(0o755)
+    env = {**os.environ, **init["environment"], "PATH": f"{stub.parent}:{os.environ['PATH']}"}
+    for _ in range(2):
+        subprocess.run(["/bin/sh", "-ec", script], env=env, check=True, timeout=30)
+    lines = calls.read_text().splitlines()
+    bucket, key = init["environment"]["BUCKET"], init["environment"]["ACCESS_KEY"]
+    assert lines.count(f"mb --ignore-existing local/{bucket}") == 2
+    assert sum(line.startswith("admin policy create") for line in lines) == 1
+    assert lines.count(f"admin policy attach local verbatim --user {key}") == 2
+    policy = json.loads((tmp_path / "policy.json").read_text())
+    resources = {r for statement in policy["Statement"] for r in statement["Resource"]}
+    assert resources == {f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"}
+    # A failing step stops the script (sh -e), so api and worker would not start.
+    stub.write_text('#!/bin/sh\ncase "$1" in mb) exit 1 ;; esac\n')
+    failed = subprocess.run(["/bin/sh", "-ec", script], env=env, timeout=30)
+    assert failed.returncode != 0
