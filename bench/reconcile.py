@@ -45,7 +45,7 @@ OPTIONS = {
     "condition_on_previous_text": True,
 }
 # "<model>:greedy": another decoding of the same weights, so another set of errors.
-VARIANTS: dict[str, dict[str, Any]] = {
+DECODINGS: dict[str, dict[str, Any]] = {
     "": {},
     "greedy": {"beam_size": 1, "condition_on_previous_text": False},
 }
@@ -129,9 +129,9 @@ def engine_words(
     """Per clip: {"words": [[text, start, end, probability], ...], "seconds": float}; from the
     cache when the same model, options and audio were transcribed before."""
     model_name, _, variant = name.partition(":")
-    if variant not in VARIANTS:
-        raise BenchError(f"unknown engine variant {variant!r}: one of {sorted(VARIANTS)}")
-    options = {**OPTIONS, **VARIANTS[variant]}
+    if variant not in DECODINGS:
+        raise BenchError(f"unknown engine variant {variant!r}: one of {sorted(DECODINGS)}")
+    options = {**OPTIONS, **DECODINGS[variant]}
     key = hashlib.sha256(json.dumps([model_name, options, COMPUTE_TYPE]).encode()).hexdigest()[:12]
     folder = cache / "words" / f"{model_name}-{key}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -154,7 +154,12 @@ def engine_words(
         began = time.perf_counter()
         segments, _ = model.transcribe(str(audio_path), **options)
         words = [
-            [w.word, round(float(w.start), 3), round(float(w.end), 3), round(float(w.probability), 4)]
+            [
+                w.word,
+                round(float(w.start), 3),
+                round(float(w.end), 3),
+                round(float(w.probability), 4),
+            ]
             for s in segments
             for w in s.words or []
         ]
@@ -186,6 +191,13 @@ def corpus_wer(refs: Sequence[list[str]], hyps: Sequence[list[str]]) -> dict[str
     }
 
 
+def clip_errors(ref: list[str], hyp: list[str]) -> int:
+    import jiwer
+
+    out = jiwer.process_words(" ".join(ref), " ".join(hyp))
+    return int(out.substitutions + out.deletions + out.insertions)
+
+
 def tokens_of(words: Sequence[Word]) -> tuple[list[str], list[int]]:
     """Normalised tokens of engine words, and the index of the word each token came from."""
     tokens: list[str] = []
@@ -197,7 +209,9 @@ def tokens_of(words: Sequence[Word]) -> tuple[list[str], list[int]]:
     return tokens, owner
 
 
-def error_times(ref: list[str], words: Sequence[Word], duration: float) -> list[tuple[float, float]]:
+def error_times(
+    ref: list[str], words: Sequence[Word], duration: float
+) -> list[tuple[float, float]]:
     """One (start, end) per word error of `words` against `ref`."""
     import jiwer
 
@@ -261,6 +275,56 @@ def span_figures(
     }
 
 
+def _levenshtein(a: Sequence[str], b: Sequence[str]) -> int:
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+    return row[-1]
+
+
+def oracle_errors(slots: Sequence[Any], ref: list[str]) -> int:
+    """Fewest word errors of any path through the network (one candidate per slot, "nothing"
+    where an engine had no word): the floor for any vote over this alignment."""
+    m = len(ref)
+    inf = 10**9
+    # best[j]: fewest errors with ref[:j] consumed before this slot (all of them deleted so far
+    # for the first slot).
+    best = list(range(m + 1))
+    for slot in slots:
+        cands = {tuple(normalise_word(w.text)) for w in slot.words if w is not None}
+        if any(w is None for w in slot.words):
+            cands.add(())
+        nxt = [inf] * (m + 1)
+        for j in range(m + 1):
+            if best[j] >= inf:
+                continue
+            for cand in cands:
+                # This slot's tokens against the next k reference words (k beyond the tokens:
+                # reference words deleted before the next slot).
+                for k in range(0, min(m - j, len(cand) + 3) + 1):
+                    cost = best[j] + _levenshtein(cand, ref[j : j + k])
+                    if cost < nxt[j + k]:
+                        nxt[j + k] = cost
+        best = nxt
+    return best[m]
+
+
+def _spans(consensus: Any, disputed_below: float | None) -> list[dict[str, Any]]:
+    """`low_agreement_spans`, with another dispute threshold when one is given."""
+    from verbatim.reconciliation import metrics
+
+    if disputed_below is None:
+        return low_agreement_spans(consensus)
+    saved = metrics.DISPUTED_BELOW
+    metrics.DISPUTED_BELOW = disputed_below
+    try:
+        return low_agreement_spans(consensus)
+    finally:
+        metrics.DISPUTED_BELOW = saved
+
+
 Reconciler = Callable[[Sequence[Sequence[Word]]], Any]
 
 
@@ -272,11 +336,13 @@ def evaluate(
     reconciler: Reconciler = reconcile,
     *,
     spans: bool = False,
+    disputed_below: float | None = None,
 ) -> dict[str, Any]:
     hyps: list[list[str]] = []
     seconds: list[float] = []
     spans_per_clip: list[list[dict[str, Any]]] = []
     errors_per_clip: list[list[tuple[float, float]]] = []
+    oracle = 0
     for clip, ref in zip(clips, refs, strict=True):
         hypotheses = [as_words(words[e][clip["name"]]) for e in engines]
         began = time.perf_counter()
@@ -285,18 +351,130 @@ def evaluate(
         chosen = [v.word for v in consensus.words]
         hyps.append(tokens_of(chosen)[0])
         if spans:
-            spans_per_clip.append(low_agreement_spans(consensus))
+            oracle += oracle_errors(consensus.slots, ref)
+            spans_per_clip.append(_spans(consensus, disputed_below))
             errors_per_clip.append(error_times(ref, chosen, clip["duration"]))
     result = corpus_wer(refs, hyps)
+    result["clip_errors"] = [clip_errors(r, h) for r, h in zip(refs, hyps, strict=True)]
     result["reconcile_ms_per_clip"] = {
         "mean": round(statistics.mean(seconds) * 1000, 2),
         "max": round(max(seconds) * 1000, 2),
     }
     if spans:
+        result["oracle_wer"] = round(oracle / result["reference_words"], 4)
         result["low_agreement"] = span_figures(
             spans_per_clip, errors_per_clip, [c["duration"] for c in clips]
         )
     return result
+
+
+# -- variants of the vote ------------------------------------------------------------------------
+
+
+def calibrated(hypotheses: Sequence[Sequence[Word]], bins: int = 4) -> list[list[Word]]:
+    """Each engine's confidences mapped to how often its words in that confidence quartile (of
+    this file) were kept by an equal-weight first vote: a per-engine calibration that needs no
+    reference, so it is no tuning to this set."""
+    import numpy as np
+
+    first = reconcile(hypotheses, weights=[1.0] * len(hypotheses))
+    out: list[list[Word]] = []
+    for e, hyp in enumerate(hypotheses):
+        seen = [
+            (w, 1.0 if w.key == key else 0.0)
+            for slot, key in zip(first.slots, first.choices, strict=True)
+            if (w := slot.words[e]) is not None
+        ]
+        if len(seen) < bins * 3:
+            out.append(list(hyp))
+            continue
+        confs = np.array([w.confidence or 0.0 for w, _ in seen])
+        kept = np.array([k for _, k in seen])
+        edges = np.quantile(confs, np.linspace(0, 1, bins + 1))[1:-1]
+        which = np.searchsorted(edges, confs, side="right")
+        rate = [(kept[which == b].sum() + 1) / ((which == b).sum() + 2) for b in range(bins)]
+        mapped = {id(w): float(rate[int(b)]) for (w, _), b in zip(seen, which, strict=True)}
+        out.append(
+            [Word(w.text, w.start, w.end, mapped.get(id(w), w.confidence), w.speaker) for w in hyp]
+        )
+    return out
+
+
+def _log_odds(hypotheses: Sequence[Sequence[Word]], **kw: Any) -> Any:
+    """Weights log((1 - e) / e), e each engine's WER against an equal-weight first vote: the
+    optimal weighted majority for independent voters (Nitzan and Paroush 1982)."""
+    import math
+
+    first = reconcile(hypotheses, weights=[1.0] * len(hypotheses))
+    n = len(first.words)
+    errors = [min(max(s.wer(n), 0.02), 0.98) for s in first.stats]
+    return reconcile(hypotheses, weights=[math.log((1 - e) / e) for e in errors], **kw)
+
+
+VOTES: dict[str, Reconciler] = {
+    "ROVER defaults (alpha 0.7, null 0.7, agreement weights)": reconcile,
+    "equal engine weights": lambda h: reconcile(h, weights=[1.0] * len(h)),
+    "alpha 1.0 (votes only)": lambda h: reconcile(h, alpha=1.0),
+    "alpha 0.5": lambda h: reconcile(h, alpha=0.5),
+    "null confidence 0.5": lambda h: reconcile(h, null_confidence=0.5),
+    "null confidence 0.9": lambda h: reconcile(h, null_confidence=0.9),
+    "log-odds engine weights": _log_odds,
+    "calibrated confidences": lambda h: reconcile(calibrated(h)),
+    "calibrated confidences + log-odds weights": lambda h: _log_odds(calibrated(h)),
+}
+GRID_ALPHA = (0.0, 0.3, 0.5, 0.7, 1.0)
+GRID_NULL = (0.5, 0.7, 0.9)
+
+
+def _grid_reconciler(alpha: float, null: float, calibrate: bool) -> Reconciler:
+    def run(h: Sequence[Sequence[Word]]) -> Any:
+        return reconcile(calibrated(h) if calibrate else h, alpha=alpha, null_confidence=null)
+
+    return run
+
+
+def split_half(
+    clips: Sequence[dict[str, Any]],
+    words: dict[str, dict[str, dict[str, Any]]],
+    engines: Sequence[str],
+    refs: list[list[str]],
+    per_engine_clip_errors: dict[str, list[int]],
+) -> dict[str, Any]:
+    """Choose alpha, null confidence and calibration on the even clips; report the odd ones."""
+    tune = [i for i in range(len(clips)) if i % 2 == 0]
+    held = [i for i in range(len(clips)) if i % 2 == 1]
+
+    def wer(errors: list[int], part: list[int]) -> float:
+        return sum(errors[i] for i in part) / sum(len(refs[i]) for i in part)
+
+    rows = []
+    for calibrate in (False, True):
+        for alpha in GRID_ALPHA:
+            for null in GRID_NULL:
+                r = evaluate(clips, words, engines, refs, _grid_reconciler(alpha, null, calibrate))
+                rows.append(
+                    {
+                        "alpha": alpha,
+                        "null_confidence": null,
+                        "calibrated": calibrate,
+                        "tuning_wer": round(wer(r["clip_errors"], tune), 4),
+                        "held_out_wer": round(wer(r["clip_errors"], held), 4),
+                    }
+                )
+    chosen = min(rows, key=lambda r: r["tuning_wer"])
+    tied = [r for r in rows if r["tuning_wer"] == chosen["tuning_wer"]]
+    best_held = min(wer(per_engine_clip_errors[e], held) for e in engines)
+    best_tune = min(wer(per_engine_clip_errors[e], tune) for e in engines)
+    return {
+        "tuning_clips": [clips[i]["name"] for i in tune],
+        "chosen_on_tuning_half": chosen,
+        "best_engine_tuning_wer": round(best_tune, 4),
+        "best_engine_held_out_wer": round(best_held, 4),
+        "held_out_relative": round(_relative(chosen["held_out_wer"], best_held), 4),
+        # Settings as good as the chosen one on the tuning half: the choice among them is luck.
+        "tied_on_tuning_half": tied,
+        "grid": rows,
+    }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -316,6 +494,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         spent = sum(words[e][c["name"]]["seconds"] for c in clips)
         per_engine[e] = {
             **corpus_wer(refs, hyps),
+            "clip_errors": [clip_errors(r, h) for r, h in zip(refs, hyps, strict=True)],
             "transcribe_seconds": round(spent, 1),
             "real_time_factor": round(spent / audio_s, 3),
         }
@@ -323,6 +502,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     best_wer = per_engine[best]["wer"]
 
     consensus = evaluate(clips, words, engines, refs, spans=True)
+    # The same consensus, with every slot where any engine dissented counted as disputed.
+    any_dissent = evaluate(clips, words, engines, refs, spans=True, disputed_below=1.0)
     pairs = {}
     for pair in itertools.combinations(engines, 2):
         r = evaluate(clips, words, pair, refs)
@@ -330,9 +511,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         r["relative_to_best_of_pair"] = _relative(r["wer"], pair_best)
         pairs["+".join(pair)] = r
     relative = _relative(consensus["wer"], best_wer)
+    variants = {}
+    for name, reconciler in VOTES.items():
+        r = evaluate(clips, words, engines, refs, reconciler)
+        variants[name] = {
+            k: r[k] for k in ("wer", "substitutions", "deletions", "insertions", "clip_errors")
+        }
+        variants[name]["relative_to_best"] = round(_relative(r["wer"], best_wer), 4)
+    halves = split_half(
+        clips, words, engines, refs, {e: per_engine[e]["clip_errors"] for e in engines}
+    )
 
     print()
-    print(f"{'system':28} {'WER':>7} {'sub':>5} {'del':>5} {'ins':>5}  vs best")
+    print(f"{'system':40} {'WER':>7} {'sub':>5} {'del':>5} {'ins':>5}  vs best")
     for e in engines:
         r = per_engine[e]
         note = "(best)" if e == best else f"{_relative(r['wer'], best_wer):+.1%}"
@@ -341,6 +532,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for name, r in pairs.items():
         print(_row(f"consensus({name})", r, f"{r['relative_to_best_of_pair']:+.1%} of pair"))
     la = consensus["low_agreement"]
+    print("\nvariants of the vote (all clips; none is the default unless named so):")
+    for name, r in variants.items():
+        print(_row(name[:40], r, f"{r['relative_to_best']:+.1%}"))
+    chosen = halves["chosen_on_tuning_half"]
+    print(
+        f"split half (alpha x null confidence x calibration chosen on {len(halves['tuning_clips'])}"
+        f" even clips): alpha {chosen['alpha']}, null {chosen['null_confidence']}, calibrated "
+        f"{chosen['calibrated']}: tuning {chosen['tuning_wer']:.2%} (best engine "
+        f"{halves['best_engine_tuning_wer']:.2%}), held-out {chosen['held_out_wer']:.2%} (best "
+        f"engine {halves['best_engine_held_out_wer']:.2%}, {halves['held_out_relative']:+.1%}); "
+        f"{len(halves['tied_on_tuning_half'])} settings tied on the tuning half, held-out "
+        + ", ".join(f"{r['held_out_wer']:.2%}" for r in halves["tied_on_tuning_half"])
+    )
+    print(f"\noracle (best path through the aligned network): {consensus['oracle_wer']:.2%}")
     print(
         f"\nreconcile time per clip: mean {consensus['reconcile_ms_per_clip']['mean']} ms, "
         f"max {consensus['reconcile_ms_per_clip']['max']} ms"
@@ -350,6 +555,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         f"({la['audio_share_in_spans']:.1%} of the audio); consensus errors inside a span "
         f"{la['errors_inside_spans']}/{la['consensus_errors']} = {la['error_recall']:.1%}; "
         f"span time holding an error {la['span_time_precision']:.1%}"
+    )
+    la = any_dissent["low_agreement"]
+    print(
+        f"  with any dissent counted: {la['spans']} spans, {la['span_seconds']} s "
+        f"({la['audio_share_in_spans']:.1%} of the audio); errors inside "
+        f"{la['error_recall']:.1%}; span time holding an error {la['span_time_precision']:.1%}"
     )
     met = relative <= -TARGET
     print(
@@ -368,6 +579,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "target_relative": -TARGET,
         "target_met": met,
         "pairs": pairs,
+        "low_agreement_any_dissent": any_dissent["low_agreement"],
+        "variants": variants,
+        "split_half": halves,
         "load_average": os.getloadavg(),
     }
 
@@ -378,6 +592,6 @@ def _relative(value: float, reference: float) -> float:
 
 def _row(name: str, r: dict[str, Any], note: str) -> str:
     return (
-        f"{name:28} {r['wer']:7.2%} {r['substitutions']:5} {r['deletions']:5} "
+        f"{name:40} {r['wer']:7.2%} {r['substitutions']:5} {r['deletions']:5} "
         f"{r['insertions']:5}  {note}"
     )

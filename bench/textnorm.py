@@ -29,11 +29,29 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_ONES = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-    "fifteen sixteen seventeen eighteen nineteen"
-).split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_ONES = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
+_TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 _SCALES = ((10**9, "billion"), (10**6, "million"), (1000, "thousand"))
 _ORDINAL = {
     "one": "first",
@@ -148,7 +166,7 @@ def number_words(token: str) -> list[str] | None:
 def normalise_word(word: str) -> list[str]:
     """One engine word (or whitespace-free chunk of a reference) as normalised tokens."""
     text = unicodedata.normalize("NFKC", word).casefold().replace("\u2019", "'")
-    text = text.replace("‘", "'")
+    text = text.replace("\u2018", "'")
     out: list[str] = []
     for part in re.split(r"[-/\u2013\u2014]+", text):
         out += _normalise_part(part)

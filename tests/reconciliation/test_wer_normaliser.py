@@ -4,7 +4,6 @@ same words compare equal, and it stays word-local so errors can be traced to eng
 from __future__ import annotations
 
 import pytest
-
 from bench.textnorm import integer_words, normalise, normalise_word
 
 
