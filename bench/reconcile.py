@@ -77,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _package_data(module: str) -> Path:
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise BenchError(f"{module} is not installed: pip install -e '.[bench]'")
+        raise BenchError(f"{module} is not installed (pip install -e '.[bench]' has base)")
     return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 
@@ -112,6 +112,9 @@ def model_path(name: str, cache: Path) -> Path:
             if (folder / extra).is_file():
                 shutil.copyfile(folder / extra, target / extra)
                 break
+    if not (target / "config.json").is_file():
+        # small's two wheels: 180 MiB of model.bin and nothing else (decision 0022).
+        raise BenchError(f"{name}: its PyPI parts are incomplete (no config.json)")
     return target
 
 
@@ -148,9 +151,15 @@ def engine_words(
             from faster_whisper import WhisperModel
 
             path = model_path(model_name, cache)
-            model = WhisperModel(
-                str(path), device="cpu", compute_type=COMPUTE_TYPE, cpu_threads=os.cpu_count() or 1
-            )
+            try:
+                model = WhisperModel(
+                    str(path),
+                    device="cpu",
+                    compute_type=COMPUTE_TYPE,
+                    cpu_threads=os.cpu_count() or 1,
+                )
+            except RuntimeError as exc:  # small's two PyPI parts: a truncated model.bin
+                raise BenchError(f"{name}: the model in {path} does not load ({exc})") from exc
         began = time.perf_counter()
         segments, _ = model.transcribe(str(audio_path), **options)
         words = [
