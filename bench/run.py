@@ -25,6 +25,11 @@
   1% and 0.1%). Targets at 1M: recall@10 >= 0.95 at hybrid p95 < 100 ms.
 - topics: the topic scoring query over --transcriptions (2000) x --chunks (20) chunks of one
   user, against one GROUP BY reading every distance once.
+- reconcile: corpus WER of three local engines (--reconcile-engines, default tiny.en, base and
+  base decoded greedily) on 24 clips with references (bench/data/reconcile), and of their
+  reconciled consensus and each pair's (target: >= 10 % relative below the best engine);
+  reconciliation time per clip; how well the low-agreement spans locate the consensus errors.
+  Needs the `bench` extra (jiwer, the base model's PyPI parts).
 
 Figures are printed, and written to bench/results/latest.json (git-ignored): each benchmark
 that ran replaces its own section there, the others are kept from earlier runs.
@@ -49,6 +54,7 @@ from bench import (
     index,
     ingest,
     pipeline,
+    reconcile,
     scale,
     search,
     storage,
@@ -68,6 +74,7 @@ BENCHMARKS = (
     "topics",
     "diarization",
     "search",
+    "reconcile",
 )
 
 
@@ -98,6 +105,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     diarization.add_arguments(parser)
     search.add_arguments(parser)
     topics.add_arguments(parser)
+    reconcile.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -148,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         "diarization": diarization.run,
         "search": search.run,
         "topics": topics.run,
+        "reconcile": reconcile.run,
     }
     try:
         if "pipeline" in chosen:

@@ -179,3 +179,33 @@ def _edit_distance(a: list[str], b: list[str]) -> int:
             cur[j] = best
         prev = cur
     return prev[len(b)]
+
+
+def test_alpha_one_votes_by_count_alone_and_zero_by_confidence_alone() -> None:
+    # Two unsure engines say "marsh", one sure engine says "march".
+    a = words("to marsh", conf=0.3)
+    b = words("to marsh", conf=0.3)
+    c = words("to march", conf=0.99)
+    equal = [1.0, 1.0, 1.0]
+    by_count = reconcile([a, b, c], weights=equal, alpha=1.0)
+    by_confidence = reconcile([a, b, c], weights=equal, alpha=0.0)
+    assert [v.word.text.strip() for v in by_count.words] == ["to", "marsh"]
+    assert [v.word.text.strip() for v in by_confidence.words] == ["to", "march"]
+
+
+def test_null_confidence_decides_a_word_only_one_engine_said() -> None:
+    a = words("so that is fine")
+    b = words("so that is fine")
+    c = [*words("so that", conf=0.95), *words("really", 0.8, conf=0.95), *words("is fine", 1.2)]
+    equal = [1.0, 1.0, 1.0]
+    # "really": 1/3 of the votes at 0.95 against "nothing": 2/3 at null_confidence.
+    kept = reconcile([a, b, c], weights=equal, alpha=0.2, null_confidence=0.1)
+    dropped = reconcile([a, b, c], weights=equal, alpha=0.2, null_confidence=0.9)
+    assert "really" in [v.word.text.strip() for v in kept.words]
+    assert "really" not in [v.word.text.strip() for v in dropped.words]
+
+
+@pytest.mark.parametrize(("alpha", "null"), [(-0.1, 0.7), (0.7, 1.5)])
+def test_voting_parameters_out_of_range_are_refused(alpha: float, null: float) -> None:
+    with pytest.raises(ValueError):
+        reconcile([words("a b"), words("a b")], alpha=alpha, null_confidence=null)

@@ -9,7 +9,9 @@ word in the slot). A candidate's score follows NIST ROVER (Fiscus 1997):
 "Nothing" takes NULL_CONFIDENCE as its confidence. Engines are weighted by how much they agree
 with the others: a first vote with equal weights gives a consensus, each engine's word error
 rate against it gives its weight (1 - WER, at least MIN_WEIGHT), and a second vote decides.
-ALPHA and NULL_CONFIDENCE are ROVER's usual values, chosen before any measurement here.
+ALPHA and NULL_CONFIDENCE are ROVER's usual values, chosen before any measurement here; both
+can be passed to `reconcile` (bench/reconcile measures other values, decision 0022 says why the
+defaults stay).
 """
 
 from __future__ import annotations
@@ -76,21 +78,28 @@ def reconcile(
     *,
     weights: Sequence[float] | None = None,
     window: float = 10.0,
+    alpha: float = ALPHA,
+    null_confidence: float = NULL_CONFIDENCE,
 ) -> Consensus:
-    """Align and vote. `weights` fixes engine weights; by default they come from agreement."""
+    """Align and vote. `weights` fixes engine weights; by default they come from agreement.
+    `alpha` weighs votes against confidence; `null_confidence` is the confidence of "nothing"."""
+    if not 0.0 <= alpha <= 1.0 or not 0.0 <= null_confidence <= 1.0:
+        raise ValueError("alpha and null_confidence must lie in [0, 1]")
     slots = align(hypotheses, window=window)
     n = len(hypotheses)
     if weights is None:
-        first = _vote(slots, [1.0] * n)
+        first = _vote(slots, [1.0] * n, alpha, null_confidence)
         stats = _stats(slots, first[1], n)
         reference = sum(1 for key in first[1] if key)
         weights = [max(MIN_WEIGHT, 1.0 - s.wer(reference)) for s in stats]
-    words, choices = _vote(slots, list(weights))
+    words, choices = _vote(slots, list(weights), alpha, null_confidence)
     stats = _stats(slots, choices, n)
     return Consensus(words, list(weights), stats, slots, choices)
 
 
-def _vote(slots: list[Slot], weights: list[float]) -> tuple[list[VotedWord], list[str]]:
+def _vote(
+    slots: list[Slot], weights: list[float], alpha: float, null_confidence: float
+) -> tuple[list[VotedWord], list[str]]:
     total = sum(weights) or 1.0
     out: list[VotedWord] = []
     choices: list[str] = []
@@ -106,8 +115,8 @@ def _vote(slots: list[Slot], weights: list[float]) -> tuple[list[VotedWord], lis
                 confs = [_confidence(slot.words[e]) for e in engines]
                 confidence = sum(confs) / len(confs)
             else:
-                confidence = NULL_CONFIDENCE
-            score = ALPHA * support / total + (1 - ALPHA) * confidence
+                confidence = null_confidence
+            score = alpha * support / total + (1 - alpha) * confidence
             # Ties go to the candidate of the heaviest engine (then to a word over nothing).
             scored.append((score, max(weights[e] for e in engines), key, engines))
         scored.sort(key=lambda s: (s[0], s[1], bool(s[2])), reverse=True)
