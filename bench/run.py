@@ -25,6 +25,9 @@
   1% and 0.1%). Targets at 1M: recall@10 >= 0.95 at hybrid p95 < 100 ms.
 - topics: the topic scoring query over --transcriptions (2000) x --chunks (20) chunks of one
   user, against one GROUP BY reading every distance once.
+- sse: --streams (500) server-sent event streams on one API process while a worker's progress
+  updates land: database connections, memory, delivered events and latency p50/p95 from commit
+  to client, against clients polling GET /api/v1/jobs/{id} once a second.
 
 Figures are printed, and written to bench/results/latest.json (git-ignored): each benchmark
 that ran replaces its own section there, the others are kept from earlier runs.
@@ -51,6 +54,7 @@ from bench import (
     pipeline,
     scale,
     search,
+    sse,
     storage,
     topics,
 )
@@ -68,6 +72,7 @@ BENCHMARKS = (
     "topics",
     "diarization",
     "search",
+    "sse",
 )
 
 
@@ -98,6 +103,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     diarization.add_arguments(parser)
     search.add_arguments(parser)
     topics.add_arguments(parser)
+    sse.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -148,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         "diarization": diarization.run,
         "search": search.run,
         "topics": topics.run,
+        "sse": sse.run,
     }
     try:
         if "pipeline" in chosen:
