@@ -9,6 +9,7 @@ test's event loop waits, and while a worker in another process is killed mid-req
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -93,10 +94,8 @@ class Receiver:
                 self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
-                try:
+                with contextlib.suppress(OSError):  # the sender gave up (timeout) or died
                     self.wfile.write(b"ok")
-                except OSError:
-                    pass  # the sender gave up (timeout) or died
 
         self.server = ThreadingHTTPServer((self.host, 0), Handler)
         self.server.daemon_threads = True

@@ -159,6 +159,7 @@ async def list_deliveries(
 async def get_delivery(
     session: AsyncSession, user: User, endpoint_id: uuid.UUID, delivery_id: uuid.UUID
 ) -> WebhookDelivery:
+    await get(session, user, endpoint_id)  # webhook_not_found first, as on every route
     delivery = await session.scalar(
         select(WebhookDelivery).where(
             WebhookDelivery.id == delivery_id,
@@ -175,8 +176,8 @@ async def redeliver(
     session: AsyncSession, user: User, endpoint_id: uuid.UUID, delivery_id: uuid.UUID
 ) -> WebhookDelivery:
     """Send the same message (same webhook-id, same body) again, as a new job."""
-    endpoint = await get(session, user, endpoint_id)
     delivery = await get_delivery(session, user, endpoint_id, delivery_id)
+    endpoint = await get(session, user, endpoint_id)
     await session.refresh(delivery, with_for_update=True)
     if not endpoint.enabled:
         raise Conflict("The webhook is disabled; enable it first", code="webhook_disabled")
