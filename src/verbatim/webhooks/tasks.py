@@ -21,7 +21,7 @@ from verbatim.jobs.lifecycle import JobContext, JobFailed, JobKind, TransientJob
 from verbatim.models import Job, JobType
 from verbatim.models.base import utcnow
 from verbatim.queue import DEFAULT_QUEUE
-from verbatim.services import Services
+from verbatim.services import Services, get_services
 from verbatim.webhooks import sender
 from verbatim.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
@@ -138,8 +138,6 @@ class DeliveryKind(JobKind[DeliveryInputs, sender.Attempt]):
             return
         endpoint.consecutive_failures += 1
         endpoint.failing_since = endpoint.failing_since or delivery.created_at
-        from verbatim.services import get_services
-
         limit = get_services().settings.webhook_disable_after_failures
         if endpoint.enabled and endpoint.consecutive_failures >= limit:
             endpoint.enabled = False
