@@ -200,7 +200,12 @@ async def polling_phase(
             last = None
             await asyncio.sleep(offset)
             while not stop.is_set():
-                r = await client.get(f"/api/v1/jobs/{job_id}", headers=headers)
+                try:
+                    r = await client.get(f"/api/v1/jobs/{job_id}", headers=headers)
+                except httpx.TransportError:  # a keep-alive connection closed under load
+                    failures += 1
+                    await asyncio.sleep(POLL_EVERY_S)
+                    continue
                 if r.status_code != 200:
                     failures += 1
                 else:
@@ -258,6 +263,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 VERBATIM_HOST="127.0.0.1",
                 VERBATIM_PORT=str(port),
                 VERBATIM_LOG_LEVEL="WARNING",
+                VERBATIM_LOG_JSON="false",
             )
             server = start_process(
                 "verbatim serve",
@@ -276,9 +282,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     sse = asyncio.run(
                         sse_phase(server.base_url, dsn, users, args, Sampler(db, proc))
                     )
+                    print(f"  sse phase: {sse}", flush=True)
                     polling = asyncio.run(
                         polling_phase(server.base_url, dsn, users, args, Sampler(db, proc))
                     )
+            except BaseException:
+                kept = Path(tempfile.gettempdir()) / "verbatim-bench-sse-serve.log"
+                kept.write_bytes((work / "serve.log").read_bytes())
+                print(f"  the server's log is kept in {kept}", file=sys.stderr)
+                raise
             finally:
                 stop_process(server)
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Annotated, Any
 
@@ -41,12 +42,23 @@ async def job_events(
     """Status, progress and stage of one job as server-sent events (`event: job`), until the
     job ends; a comment line every `VERBATIM_EVENTS_HEARTBEAT_S`. Send `Last-Event-ID` to
     resume: the current state comes first if it changed since that event."""
+    read_at = time.monotonic()
     job = await get_job(session, user, job_id)  # 404 for another user's job
     last_seq = service.parse_last_event_id(last_event_id)
     if last_seq is not None and job.status in service.TERMINAL_VALUES and job.event_seq <= last_seq:
         # Nothing left to send: 204 tells an EventSource not to reconnect.
         return Response(status_code=204)
-    stream = service.job_stream(_hub(request), services.sessionmaker, user.id, job.id, last_seq)
+    # The state is read here, in the request's short transaction: a busy pool is a clean 503,
+    # and the stream itself holds no connection.
+    stream = service.job_stream(
+        _hub(request),
+        services.sessionmaker,
+        user.id,
+        job.id,
+        last_seq,
+        service.job_event(job),
+        read_at,
+    )
     return EventSourceResponse(stream, ping=services.settings.events_heartbeat_s)
 
 
@@ -54,6 +66,7 @@ async def job_events(
 async def user_events(
     request: Request,
     user: CurrentUser,
+    session: SessionDep,
     services: ServicesDep,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> Response:
@@ -61,5 +74,9 @@ async def user_events(
     Without `Last-Event-ID` it starts with the jobs still pending or running; with one, with
     each job changed since (its current state, most recent 1,000)."""
     last_seq = service.parse_last_event_id(last_event_id)
-    stream = service.user_stream(_hub(request), services.sessionmaker, user.id, last_seq)
+    read_at = time.monotonic()
+    initial = await service.changed_since(session, user.id, last_seq)
+    stream = service.user_stream(
+        _hub(request), services.sessionmaker, user.id, last_seq, initial, read_at
+    )
     return EventSourceResponse(stream, ping=services.settings.events_heartbeat_s)

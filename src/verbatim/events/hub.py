@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +32,9 @@ log = structlog.get_logger(__name__)
 CHANNEL = "verbatim_job_events"
 # Events queued for one slow client before it is switched to a resynchronisation instead.
 QUEUE_LIMIT = 1000
+# Events kept to replay to a subscriber what arrived between its state read and its subscription
+# (so a stream needs no second read while the connection listens).
+RECENT_LIMIT = 10_000
 RESYNC = {"resync": True}
 
 
@@ -62,6 +67,8 @@ class JobEventHub:
         self._by_user: dict[uuid.UUID, set[Subscription]] = {}
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._recent: deque[tuple[float, dict[str, Any]]] = deque(maxlen=RECENT_LIMIT)
+        self._listening_since: float | None = None  # monotonic time LISTEN became active
         self.received = 0  # notifications read (benchmark and tests)
         self.connects = 0
 
@@ -73,9 +80,14 @@ class JobEventHub:
     def listening(self) -> bool:
         return self._task is not None and not self._task.done() and self._ready.is_set()
 
-    async def subscribe(self, user_id: uuid.UUID, *, timeout_s: float = 10.0) -> Subscription:
-        """A subscription to the user's job events, live once this returns (LISTEN is active),
-        so a state read after it cannot miss a change committed after that read."""
+    async def subscribe(
+        self, user_id: uuid.UUID, *, since: float | None = None, timeout_s: float = 10.0
+    ) -> tuple[Subscription, bool]:
+        """A subscription to the user's job events, live once this returns (LISTEN is active).
+
+        `since` is the monotonic time before the caller read the state. Returns the subscription
+        and whether the events since then are covered (replayed from memory into its queue):
+        when not (LISTEN started after `since`), the caller must read the state again."""
         sub = Subscription(user_id)
         self._by_user.setdefault(user_id, set()).add(sub)
         if self._task is None or self._task.done():
@@ -86,7 +98,20 @@ class JobEventHub:
         except BaseException:
             await self.unsubscribe(sub)
             raise
-        return sub
+        covered = (
+            since is not None
+            and self._listening_since is not None
+            and self._listening_since <= since
+            and (
+                not self._recent or len(self._recent) < RECENT_LIMIT or self._recent[0][0] <= since
+            )
+        )
+        if covered:
+            assert since is not None
+            for at, event in self._recent:
+                if at >= since and event.get("user_id") == str(user_id):
+                    sub.push(event)
+        return sub, covered
 
     async def unsubscribe(self, sub: Subscription) -> None:
         subs = self._by_user.get(sub.user_id)
@@ -104,6 +129,8 @@ class JobEventHub:
     async def _stop(self) -> None:
         task, self._task = self._task, None
         self._ready.clear()
+        self._listening_since = None
+        self._recent.clear()
         if task is not None and not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -118,6 +145,8 @@ class JobEventHub:
                 ) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     self.connects += 1
+                    self._recent.clear()
+                    self._listening_since = time.monotonic()
                     self._ready.set()
                     if not first:
                         self._broadcast(RESYNC)  # changes made while we were not listening
@@ -128,6 +157,7 @@ class JobEventHub:
                 raise
             except Exception as exc:
                 self._ready.clear()
+                self._listening_since = None
                 log.warning("job_events_listener_lost", error=str(exc), retry_in_s=self.reconnect_s)
                 first = False
                 await asyncio.sleep(self.reconnect_s)
@@ -140,6 +170,7 @@ class JobEventHub:
         except (ValueError, KeyError, TypeError):
             log.warning("job_event_unreadable", payload=payload[:200])
             return
+        self._recent.append((time.monotonic(), event))
         for sub in self._by_user.get(user_id, ()):
             sub.push(event)
 

@@ -71,13 +71,16 @@ async def job_stream(
     user_id: uuid.UUID,
     job_id: uuid.UUID,
     last_seq: int | None,
+    initial: dict[str, Any],
+    read_at: float,
 ) -> AsyncIterator[dict[str, Any]]:
-    """One job's events until it ends. Subscribe first, then read the state: a change committed
-    between the two arrives as an event and is dropped if the read already showed it."""
-    sub = await hub.subscribe(user_id)
+    """One job's events until it ends. `initial` is the state the endpoint read at `read_at`;
+    the hub replays what arrived since, or (when it was not listening then) the state is read
+    again once subscribed. Duplicates are dropped by number."""
+    sub, covered = await hub.subscribe(user_id, since=read_at)
     try:
         sent = -1 if last_seq is None else last_seq
-        event: dict[str, Any] | None = await _read_job(sessionmaker, job_id)
+        event: dict[str, Any] | None = initial if covered else await _read_job(sessionmaker, job_id)
         while True:
             if event is not None and event.get("resync"):
                 event = await _read_job(sessionmaker, job_id)
@@ -94,8 +97,8 @@ async def job_stream(
         await hub.unsubscribe(sub)
 
 
-async def _changed_since(
-    sessionmaker: async_sessionmaker[AsyncSession], user_id: uuid.UUID, since: int | None
+async def changed_since(
+    session: AsyncSession, user_id: uuid.UUID, since: int | None
 ) -> list[dict[str, Any]]:
     """The jobs changed after event `since` (None: the jobs still pending or running)."""
     stmt = select(Job).where(Job.user_id == user_id)
@@ -104,9 +107,15 @@ async def _changed_since(
     else:
         stmt = stmt.where(Job.event_seq > since)
     stmt = stmt.order_by(Job.event_seq.desc()).limit(RESUME_LIMIT)
+    jobs = (await session.scalars(stmt)).all()
+    return [job_event(job) for job in reversed(jobs)]
+
+
+async def _changed_since(
+    sessionmaker: async_sessionmaker[AsyncSession], user_id: uuid.UUID, since: int | None
+) -> list[dict[str, Any]]:
     async with session_scope(sessionmaker) as session:
-        jobs = (await session.scalars(stmt)).all()
-        return [job_event(job) for job in reversed(jobs)]
+        return await changed_since(session, user_id, since)
 
 
 async def user_stream(
@@ -114,13 +123,16 @@ async def user_stream(
     sessionmaker: async_sessionmaker[AsyncSession],
     user_id: uuid.UUID,
     last_seq: int | None,
+    initial: list[dict[str, Any]],
+    read_at: float,
 ) -> AsyncIterator[dict[str, Any]]:
-    """Every job of one user: what changed since `last_seq` (or the active jobs), then live."""
-    sub = await hub.subscribe(user_id)
+    """Every job of one user: `initial` (what changed since `last_seq`, or the active jobs, as
+    the endpoint read it at `read_at`), then live."""
+    sub, covered = await hub.subscribe(user_id, since=read_at)
     try:
         seen: dict[str, int] = {}  # per job, the last event number sent
         high = last_seq if last_seq is not None else 0
-        batch = await _changed_since(sessionmaker, user_id, last_seq)
+        batch = initial if covered else await _changed_since(sessionmaker, user_id, last_seq)
         while True:
             for event in batch:
                 if event.get("resync"):
