@@ -40,6 +40,9 @@ from bench.common import (
 )
 
 USERS = 10
+# Streams opened at once, then the next wave once all of those are open (clients arriving, not
+# one burst: 500 openings in the same instant are 500 concurrent requests for any endpoint).
+WAVE = 50
 POLL_EVERY_S = 1.0
 ROUND_EVERY_S = 0.5
 CONNECTIONS = """SELECT count(*) FROM pg_stat_activity
@@ -123,21 +126,21 @@ async def sse_phase(
     per_user = args.streams // USERS
     received: list[tuple[str, float, float]] = []  # job, progress, arrival
     opened = 0
+    refused: list[int] = []
     limits = httpx.Limits(max_connections=args.streams + 50, max_keepalive_connections=0)
     timeout = httpx.Timeout(60, read=None)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as client:
-        ready = asyncio.Event()
 
-        async def stream(path: str, headers: dict[str, str]) -> None:
+        async def stream(path: str, headers: dict[str, str], is_open: asyncio.Event) -> None:
             nonlocal opened
             import json
 
             async with client.stream("GET", path, headers=headers) as r:
+                is_open.set()
                 if r.status_code != 200:
-                    raise BenchError(f"{path} answered {r.status_code}")
+                    refused.append(r.status_code)
+                    return
                 opened += 1
-                if opened == args.streams:
-                    ready.set()
                 async for line in r.aiter_lines():
                     if line.startswith("data:"):
                         event = json.loads(line[5:])
@@ -145,14 +148,21 @@ async def sse_phase(
                         if event["progress"] >= args.rounds:
                             return
 
+        plan = [
+            (f"/api/v1/jobs/{job_id}/events" if i % 2 == 0 else "/api/v1/events", headers)
+            for i in range(per_user)
+            for headers, job_id in users
+        ]
         tasks = []
-        for headers, job_id in users:
-            for i in range(per_user):
-                path = f"/api/v1/jobs/{job_id}/events" if i % 2 == 0 else "/api/v1/events"
-                tasks.append(asyncio.create_task(stream(path, headers)))
         started = time.perf_counter()
-        await asyncio.wait_for(ready.wait(), 120)
+        for first in range(0, len(plan), WAVE):
+            events = [asyncio.Event() for _ in plan[first : first + WAVE]]
+            for (path, headers), is_open in zip(plan[first : first + WAVE], events, strict=True):
+                tasks.append(asyncio.create_task(stream(path, headers, is_open)))
+            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), 120)
         open_s = time.perf_counter() - started
+        if refused:
+            raise BenchError(f"{len(refused)} streams refused: {sorted(set(refused))}")
         await asyncio.sleep(2)
         sampler.sample()
         rss_open = sampler.proc.memory_info().rss
