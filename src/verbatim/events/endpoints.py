@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
@@ -19,6 +20,16 @@ router = APIRouter(prefix="/api/v1", tags=["events"])
 SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {}}, "description": "A stream of `job` events"}
 }
+
+
+async def _ended_quietly(stream: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    """A stream that cannot go on (the database is unreachable) ends cleanly; an EventSource
+    reconnects with its Last-Event-ID and resumes."""
+    try:
+        async for event in stream:
+            yield event
+    except service.StreamInterrupted:
+        return
 
 
 def _hub(request: Request) -> JobEventHub:
@@ -59,7 +70,7 @@ async def job_events(
         service.job_event(job),
         read_at,
     )
-    return EventSourceResponse(stream, ping=services.settings.events_heartbeat_s)
+    return EventSourceResponse(_ended_quietly(stream), ping=services.settings.events_heartbeat_s)
 
 
 @router.get("/events", response_class=EventSourceResponse, responses=SSE_RESPONSE)
@@ -79,4 +90,4 @@ async def user_events(
     stream = service.user_stream(
         _hub(request), services.sessionmaker, user.id, last_seq, initial, read_at
     )
-    return EventSourceResponse(stream, ping=services.settings.events_heartbeat_s)
+    return EventSourceResponse(_ended_quietly(stream), ping=services.settings.events_heartbeat_s)

@@ -13,12 +13,15 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from verbatim.db import session_scope
-from verbatim.events.hub import JobEventHub
+from verbatim.events.hub import JobEventHub, Subscription
 from verbatim.models import Job, JobStatus
+
+log = structlog.get_logger(__name__)
 
 TERMINAL_VALUES = frozenset({JobStatus.completed, JobStatus.failed, JobStatus.cancelled})
 # At most this many jobs are replayed on a resume of /events (the most recently changed).
@@ -57,12 +60,30 @@ def is_terminal(event: dict[str, Any]) -> bool:
     return event["status"] in {s.value for s in TERMINAL_VALUES}
 
 
+class StreamInterrupted(Exception):
+    """The state cannot be read now: end the stream; the client reconnects with its last id."""
+
+
 async def _read_job(
     sessionmaker: async_sessionmaker[AsyncSession], job_id: uuid.UUID
 ) -> dict[str, Any] | None:
-    async with session_scope(sessionmaker) as session:
-        job = await session.get(Job, job_id)
-        return job_event(job) if job is not None else None
+    try:
+        async with session_scope(sessionmaker) as session:
+            job = await session.get(Job, job_id)
+            return job_event(job) if job is not None else None
+    except Exception as exc:
+        log.warning("job_events_read_failed", error=str(exc))
+        raise StreamInterrupted from exc
+
+
+async def _subscribe(
+    hub: JobEventHub, user_id: uuid.UUID, read_at: float
+) -> tuple[Subscription, bool]:
+    try:
+        return await hub.subscribe(user_id, since=read_at)
+    except (TimeoutError, OSError) as exc:
+        log.warning("job_events_listen_failed", error=str(exc))
+        raise StreamInterrupted from exc
 
 
 async def job_stream(
@@ -77,7 +98,7 @@ async def job_stream(
     """One job's events until it ends. `initial` is the state the endpoint read at `read_at`;
     the hub replays what arrived since, or (when it was not listening then) the state is read
     again once subscribed. Duplicates are dropped by number."""
-    sub, covered = await hub.subscribe(user_id, since=read_at)
+    sub, covered = await _subscribe(hub, user_id, read_at)
     try:
         sent = -1 if last_seq is None else last_seq
         event: dict[str, Any] | None = initial if covered else await _read_job(sessionmaker, job_id)
@@ -114,8 +135,12 @@ async def changed_since(
 async def _changed_since(
     sessionmaker: async_sessionmaker[AsyncSession], user_id: uuid.UUID, since: int | None
 ) -> list[dict[str, Any]]:
-    async with session_scope(sessionmaker) as session:
-        return await changed_since(session, user_id, since)
+    try:
+        async with session_scope(sessionmaker) as session:
+            return await changed_since(session, user_id, since)
+    except Exception as exc:
+        log.warning("job_events_read_failed", error=str(exc))
+        raise StreamInterrupted from exc
 
 
 async def user_stream(
@@ -128,7 +153,7 @@ async def user_stream(
 ) -> AsyncIterator[dict[str, Any]]:
     """Every job of one user: `initial` (what changed since `last_seq`, or the active jobs, as
     the endpoint read it at `read_at`), then live."""
-    sub, covered = await hub.subscribe(user_id, since=read_at)
+    sub, covered = await _subscribe(hub, user_id, read_at)
     try:
         seen: dict[str, int] = {}  # per job, the last event number sent
         high = last_seq if last_seq is not None else 0
