@@ -28,6 +28,8 @@
 - sse: --streams (500) server-sent event streams on one API process while a worker's progress
   updates land: database connections, memory, delivered events and latency p50/p95 from commit
   to client, against clients polling GET /api/v1/jobs/{id} once a second.
+- webhooks: --messages (300) signed webhook messages through the queue and worker to a local
+  receiver verifying signatures: throughput and latency, against the same POSTs sent directly.
 
 Figures are printed, and written to bench/results/latest.json (git-ignored): each benchmark
 that ran replaces its own section there, the others are kept from earlier runs.
@@ -57,6 +59,7 @@ from bench import (
     sse,
     storage,
     topics,
+    webhooks,
 )
 from bench.common import REPO_ROOT, BenchError
 
@@ -73,6 +76,7 @@ BENCHMARKS = (
     "diarization",
     "search",
     "sse",
+    "webhooks",
 )
 
 
@@ -104,6 +108,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     search.add_arguments(parser)
     topics.add_arguments(parser)
     sse.add_arguments(parser)
+    webhooks.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -155,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         "search": search.run,
         "topics": topics.run,
         "sse": sse.run,
+        "webhooks": webhooks.run,
     }
     try:
         if "pipeline" in chosen:
