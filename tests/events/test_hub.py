@@ -46,3 +46,18 @@ async def test_replay_covers_the_gap_between_read_and_subscribe(database_url: st
         assert not hub.listening
     finally:
         await hub.close()
+
+
+async def test_a_stream_ends_cleanly_when_nothing_can_listen(tmp_path: object) -> None:
+    """No database to listen to: the stream ends (an EventSource reconnects with its last id)
+    instead of breaking the connection, and nothing keeps trying in the background."""
+    from verbatim.events.endpoints import _ended_quietly
+    from verbatim.events.service import user_stream
+
+    hub = JobEventHub(f"postgresql://postgres:@/none?host={tmp_path}", reconnect_s=0.1)
+    started = time.monotonic()
+    stream = user_stream(hub, None, uuid.uuid4(), None, [], time.monotonic())  # type: ignore[arg-type]
+    assert [e async for e in _ended_quietly(stream)] == []
+    assert 5 < time.monotonic() - started < 30  # waited for the listener, then gave up
+    assert hub.subscriber_count == 0 and not hub.listening and hub.connects == 0
+    await hub.close()
