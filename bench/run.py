@@ -30,6 +30,11 @@
   reconciled consensus and each pair's (target: >= 10 % relative below the best engine);
   reconciliation time per clip; how well the low-agreement spans locate the consensus errors.
   Needs the `bench` extra (jiwer, the base model's PyPI parts).
+- sse: --streams (500) server-sent event streams on one API process while a worker's progress
+  updates land: database connections, memory, delivered events and latency p50/p95 from commit
+  to client, against clients polling GET /api/v1/jobs/{id} once a second.
+- webhooks: --messages (300) signed webhook messages through the queue and worker to a local
+  receiver verifying signatures: throughput and latency, against the same POSTs sent directly.
 
 Figures are printed, and written to bench/results/latest.json (git-ignored): each benchmark
 that ran replaces its own section there, the others are kept from earlier runs.
@@ -57,8 +62,10 @@ from bench import (
     reconcile,
     scale,
     search,
+    sse,
     storage,
     topics,
+    webhooks,
 )
 from bench.common import REPO_ROOT, BenchError
 
@@ -75,6 +82,8 @@ BENCHMARKS = (
     "diarization",
     "search",
     "reconcile",
+    "sse",
+    "webhooks",
 )
 
 
@@ -106,6 +115,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     search.add_arguments(parser)
     topics.add_arguments(parser)
     reconcile.add_arguments(parser)
+    sse.add_arguments(parser)
+    webhooks.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -157,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         "search": search.run,
         "topics": topics.run,
         "reconcile": reconcile.run,
+        "sse": sse.run,
+        "webhooks": webhooks.run,
     }
     try:
         if "pipeline" in chosen:

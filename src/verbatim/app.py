@@ -18,6 +18,8 @@ from verbatim.config import Settings, get_settings
 from verbatim.downloads.endpoints import router as downloads_router
 from verbatim.engines.process_pool import EnginePool
 from verbatim.errors import document_errors, install_error_handlers
+from verbatim.events.endpoints import router as events_router
+from verbatim.events.hub import JobEventHub, listen_conninfo
 from verbatim.health.endpoints import router as health_router
 from verbatim.jobs.endpoints import router as jobs_router
 from verbatim.kit.body_timeout import BodyIdleTimeoutMiddleware
@@ -32,6 +34,7 @@ from verbatim.speakers.endpoints import router as speakers_router
 from verbatim.storage.endpoints import router as storage_router
 from verbatim.transcriptions.endpoints import router as transcriptions_router
 from verbatim.uploads.endpoints import router as uploads_router
+from verbatim.webhooks.endpoints import router as webhooks_router
 
 log = structlog.get_logger("verbatim.http")
 
@@ -94,8 +97,13 @@ def create_app(
             app.state.services = rt.services
             # Keyset list cursors are signed with a key derived from the server secret.
             app.state.cursor_key = cursor_key(settings.resolved_secret_key())
+            # Live events: one LISTEN connection for every stream this process serves.
+            app.state.job_events = JobEventHub(listen_conninfo(rt.services.engine))
             log.info("started", version=__version__, worker_in_process=run_worker)
-            yield
+            try:
+                yield
+            finally:
+                await app.state.job_events.close()
 
     app = FastAPI(
         title="Verbatim",
@@ -117,6 +125,8 @@ def create_app(
         transcriptions_router,
         speakers_router,
         jobs_router,
+        events_router,
+        webhooks_router,
         search_router,
         collections_router,
         topics_router,

@@ -150,6 +150,27 @@ class Settings(BaseSettings):
     topic_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
     # /health/ready runs its checks (one of them writes to storage) at most this often.
     health_cache_s: float = Field(default=5.0, ge=0)
+    # Live job events (GET /api/v1/jobs/{id}/events, /api/v1/events): a comment line this often
+    # keeps proxies from closing an idle stream and notices a client that went away.
+    events_heartbeat_s: float = Field(default=15.0, gt=0)
+
+    # Webhooks (webhooks/; docs/decisions/0018-webhooks-and-live-events.md). Attempts per
+    # message (first included), delay before attempt n+1 about base * 2^(n-1) s with jitter,
+    # capped: the defaults retry for about a day before the message counts as failed.
+    webhook_max_attempts: int = Field(default=16, ge=1, le=100)
+    webhook_retry_base_s: float = Field(default=60.0, gt=0)
+    webhook_retry_max_s: float = Field(default=4 * 3600.0, gt=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0, description="per attempt, wall time")
+    # Endpoints per user, and the shortest interval between two job.progress messages of a job.
+    webhook_max_endpoints: int = Field(default=20, ge=1)
+    webhook_progress_interval_s: float = Field(default=10.0, ge=0)
+    # An endpoint is disabled once this many messages in a row failed for good (every attempt).
+    webhook_disable_after_failures: int = Field(default=1, ge=1)
+    # Private networks webhooks may reach (comma-separated CIDRs, like downloads'); metadata
+    # addresses are refused whatever this says.
+    webhook_allow_networks: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=list
+    )
 
     # Search (search/): the text embedding model, loaded on first use in each process.
     # Unset: the bundled int8 all-MiniLM-L6-v2. A path: a folder with model.onnx and tokenizer
@@ -184,7 +205,7 @@ class Settings(BaseSettings):
         default_factory=list
     )
 
-    @field_validator("download_allow_networks", mode="before")
+    @field_validator("download_allow_networks", "webhook_allow_networks", mode="before")
     @classmethod
     def _split_networks(cls, value: Any) -> Any:
         if isinstance(value, str):

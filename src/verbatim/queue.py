@@ -23,6 +23,7 @@ queue = App(
         "verbatim.housekeeping.tasks",
         "verbatim.library.tasks",
         "verbatim.search.tasks",
+        "verbatim.webhooks.tasks",
     ],
 )
 

@@ -22,6 +22,7 @@ from verbatim.media.probe_pool import probe_isolated
 from verbatim.models import AudioFile, Job, SourceType, User
 from verbatim.models.job import TERMINAL
 from verbatim.storage import Storage
+from verbatim.webhooks import events as webhook_events
 
 log = structlog.get_logger(__name__)
 
@@ -109,9 +110,23 @@ async def ingest(
             return winner, True
         await store_media(storage, received, row, transcode)
         log.info("audio_ingested", audio_file_id=str(row.id), size=row.size_bytes)
+        # In the transaction that commits the row: the message exists if and only if it does.
+        await webhook_events.emit(session, user.id, "audio.created", audio_data(row))
         return row, False
     finally:
         await discard(storage, received)
+
+
+def audio_data(row: AudioFile) -> dict[str, object]:
+    return {
+        "audio_file_id": str(row.id),
+        "original_filename": row.original_filename,
+        "size_bytes": row.size_bytes,
+        "duration": row.duration,
+        "sha256": row.sha256,
+        "source_type": row.source_type.value,
+        "source_url": row.source_url,
+    }
 
 
 async def _by_checksum(session: AsyncSession, user: User, sha256: str) -> AudioFile | None:

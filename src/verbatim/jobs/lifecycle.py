@@ -37,12 +37,14 @@ from procrastinate import RetryStrategy
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from verbatim.config import Settings
 from verbatim.db import session_scope
 from verbatim.jobs.service import defer, user_at_running_limit
 from verbatim.models import Job, JobStatus, JobType
 from verbatim.models.job import TERMINAL
 from verbatim.queue import queue
 from verbatim.services import Services, get_services
+from verbatim.webhooks import events as webhook_events
 
 log = structlog.get_logger(__name__)
 
@@ -104,6 +106,7 @@ class JobContext:
     job_id: uuid.UUID
     attempts: int
     _last_report: float = field(default=0.0, repr=False)
+    _last_webhook: float = field(default=0.0, repr=False)
 
     async def progress(
         self,
@@ -133,6 +136,11 @@ class JobContext:
                 job.stage = stage
             if detail and any(job.detail.get(k) != v for k, v in detail.items()):
                 job.update_detail(**detail)
+            # job.progress webhooks (opt-in), throttled per job, in the same transaction.
+            interval = self.services.settings.webhook_progress_interval_s
+            if now - self._last_webhook >= interval:
+                self._last_webhook = now
+                await webhook_events.job_progressed(session, job)
 
 
 class JobKind(ABC, Generic[Inputs, Result]):
@@ -140,6 +148,16 @@ class JobKind(ABC, Generic[Inputs, Result]):
 
     type: JobType
     stage: str = "running"  # shown while the work runs
+    # Whether a running job of this type takes one of the user's VERBATIM_MAX_RUNNING_PER_USER.
+    limited_per_user: bool = True
+
+    def max_attempts(self, settings: Settings) -> int:
+        """Attempts (the first included) before a transient failure becomes final."""
+        return settings.job_max_attempts
+
+    def retry_backoff(self, settings: Settings) -> tuple[float, float]:
+        """(base, cap) of the delay before the next attempt."""
+        return settings.job_retry_base_s, settings.job_retry_max_s
 
     @abstractmethod
     async def claim(self, session: AsyncSession, job: Job) -> Inputs:
@@ -235,10 +253,10 @@ async def _retry_or_fail(
     attempts: int,
     exc: TransientJobError,
 ) -> None:
-    if attempts >= services.settings.job_max_attempts:
+    if attempts >= kind.max_attempts(services.settings):
         await _fail(services, kind, job_id, exc.code, exc.message)
     else:
-        await _schedule_retry(services, job_id, task, exc, attempts)
+        await _schedule_retry(services, kind, job_id, task, exc, attempts)
 
 
 async def _claim(
@@ -249,11 +267,13 @@ async def _claim(
         job = await session.get(Job, job_id, with_for_update=True)
         if job is None or job.status in TERMINAL:
             return None  # deleted, cancelled, or done by an earlier run
-        if await user_at_running_limit(session, job, settings.max_running_per_user):
+        if kind.limited_per_user and await user_at_running_limit(
+            session, job, settings.max_running_per_user
+        ):
             job.stage = "waiting_for_user_slot"
             await defer(session, job, task, schedule_in=USER_LIMIT_RECHECK_S)
             return None
-        if job.attempts >= settings.job_max_attempts:
+        if job.attempts >= kind.max_attempts(settings):
             # Re-run after its worker died or the database went away, with no attempt left.
             _mark_failed(
                 job,
@@ -261,6 +281,7 @@ async def _claim(
                 job.error_message or f"The job was tried {job.attempts} times",
             )
             await kind.fail(session, job, job.error_code or "", job.error_message or "")
+            await webhook_events.job_finished(session, job)
             return None
         job.transition(JobStatus.running)
         job.attempts += 1
@@ -272,6 +293,7 @@ async def _claim(
         except JobFailed as exc:
             _mark_failed(job, exc.code, exc.message)
             await kind.fail(session, job, exc.code, exc.message)
+            await webhook_events.job_finished(session, job)
             log.warning("job_failed", job_id=str(job_id), code=exc.code, error=exc.message)
             return None
         return _Claimed(inputs=inputs, attempts=job.attempts)
@@ -287,6 +309,7 @@ async def _complete(ctx: JobContext, kind: JobKind[Any, Any], inputs: Any, resul
         job.stage = "completed"
         job.error_code = job.error_message = None
         job.transition(JobStatus.completed)
+        await webhook_events.job_finished(session, job)
     log.info("job_completed")
 
 
@@ -299,6 +322,7 @@ async def _fail(
             return
         _mark_failed(job, code, message)
         await kind.fail(session, job, code, message)
+        await webhook_events.job_finished(session, job)
     log.warning("job_failed", code=code, error=message)
 
 
@@ -311,11 +335,15 @@ def _mark_failed(job: Job, code: str, message: str) -> None:
 
 
 async def _schedule_retry(
-    services: Services, job_id: uuid.UUID, task: Any, exc: TransientJobError, attempts: int
+    services: Services,
+    kind: JobKind[Any, Any],
+    job_id: uuid.UUID,
+    task: Any,
+    exc: TransientJobError,
+    attempts: int,
 ) -> None:
     """Back to pending and the next attempt queued, in one transaction."""
-    settings = services.settings
-    delay = retry_delay(attempts, settings.job_retry_base_s, settings.job_retry_max_s)
+    delay = retry_delay(attempts, *kind.retry_backoff(services.settings))
     async with session_scope(services.sessionmaker) as session:
         job = await session.get(Job, job_id, with_for_update=True)
         if job is None or job.status is not JobStatus.running:

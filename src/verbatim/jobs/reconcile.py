@@ -17,6 +17,7 @@ from verbatim.jobs.lifecycle import kind_for
 from verbatim.models import Job, JobStatus
 from verbatim.models.job import TERMINAL
 from verbatim.services import Services
+from verbatim.webhooks import events as webhook_events
 
 log = structlog.get_logger(__name__)
 
@@ -68,5 +69,6 @@ async def _fail_one(services: Services, job_id: uuid.UUID) -> bool:
         kind = kind_for(job.type)
         if kind is not None:
             await kind.fail(session, job, code, message)
+        await webhook_events.job_finished(session, job)
     log.warning("orphaned_job_failed", job_id=str(job_id), code=code)
     return True

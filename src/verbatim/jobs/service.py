@@ -18,6 +18,9 @@ from verbatim.queue import queue, raw_connection
 
 log = structlog.get_logger(__name__)
 
+# Job types that do not take a user's running slot (JobKind.limited_per_user is False).
+UNLIMITED_TYPES = (JobType.webhook_delivery,)
+
 
 def owned_jobs(user: User) -> Select[Job]:
     return select(Job).where(Job.user_id == user.id)
@@ -103,7 +106,10 @@ async def user_at_running_limit(session: AsyncSession, job: Job, limit: int) -> 
     await session.execute(select(User.id).where(User.id == job.user_id).with_for_update())
     running = await session.scalar(
         select(func.count()).where(
-            Job.user_id == job.user_id, Job.status == JobStatus.running, Job.id != job.id
+            Job.user_id == job.user_id,
+            Job.status == JobStatus.running,
+            Job.id != job.id,
+            Job.type.not_in(UNLIMITED_TYPES),
         )
     )
     return (running or 0) >= limit

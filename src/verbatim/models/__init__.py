@@ -20,6 +20,7 @@ from verbatim.models.transcription import (
 from verbatim.models.upload_session import UploadSession, UploadStatus
 from verbatim.models.user import Role, User
 from verbatim.models.voice_profile import VoiceProfile
+from verbatim.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ApiKey",
@@ -49,4 +50,6 @@ __all__ = [
     "UploadStatus",
     "User",
     "VoiceProfile",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

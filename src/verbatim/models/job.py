@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Enum,
+    FetchedValue,
     Float,
     ForeignKey,
     Index,
@@ -29,6 +30,7 @@ class JobType(enum.StrEnum):
     collection_export = "collection_export"
     topic_scoring = "topic_scoring"
     search_index = "search_index"  # task search.index: chunks and embeddings of a transcript
+    webhook_delivery = "webhook_delivery"  # task webhooks.deliver: one message to one endpoint
 
 
 class JobStatus(enum.StrEnum):
@@ -76,6 +78,8 @@ class Job(IdMixin, TimestampMixin, OwnedMixin, Base):
         Index("ix_job_user_created", "user_id", text("created_at DESC"), "id"),
         Index("ix_job_user_status_created", "user_id", "status", text("created_at DESC"), "id"),
         Index("ix_job_user_type_created_id", "user_id", "type", text("created_at DESC"), "id"),
+        # Live events: a user's jobs changed after an event number (Last-Event-ID resume).
+        Index("ix_job_user_event_seq", "user_id", "event_seq"),
     )
 
     type: Mapped[JobType] = mapped_column(
@@ -100,6 +104,11 @@ class Job(IdMixin, TimestampMixin, OwnedMixin, Base):
         ForeignKey("transcription.id", ondelete="SET NULL"), index=True
     )
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, nullable=False)
+    # Set by the job_event trigger (migration 0012) on every change of status, progress or
+    # stage, from one sequence: the id of the live event that change produced.
+    event_seq: Mapped[int] = mapped_column(
+        BigInteger, server_default="0", server_onupdate=FetchedValue(), nullable=False
+    )
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(
