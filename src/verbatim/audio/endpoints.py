@@ -49,6 +49,8 @@ _UPLOAD_BODY = {
         400: {"description": "malformed_multipart, file_missing, empty_file"},
         413: {"description": "file_too_large"},
         415: {"description": "unsupported_media"},
+        402: {"description": "quota_exceeded (storage_bytes)"},
+        429: {"description": "quota_exceeded (uploads_per_hour)"},
     },
 )
 async def upload_audio(
@@ -67,6 +69,7 @@ async def upload_audio(
         user,
         received,
         transcode=transcode_from(services.settings),
+        settings=services.settings,
     )
     return upload_response(audio, duplicate)
 

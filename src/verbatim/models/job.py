@@ -76,6 +76,14 @@ class Job(IdMixin, TimestampMixin, OwnedMixin, Base):
         Index("ix_job_user_created", "user_id", text("created_at DESC"), "id"),
         Index("ix_job_user_status_created", "user_id", "status", text("created_at DESC"), "id"),
         Index("ix_job_user_type_created_id", "user_id", "type", text("created_at DESC"), "id"),
+        # Organisation lists and the tenant's jobs view (decision 0019); the partial one counts
+        # a tenant's unfinished jobs for its concurrency quota.
+        Index("ix_job_tenant_created", "tenant_id", text("created_at DESC"), "id"),
+        Index(
+            "ix_job_tenant_active",
+            "tenant_id",
+            postgresql_where=text("status IN ('pending', 'running')"),
+        ),
     )
 
     type: Mapped[JobType] = mapped_column(

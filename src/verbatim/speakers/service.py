@@ -22,6 +22,7 @@ from verbatim.errors import Conflict, NotFound, ValidationFailed
 from verbatim.kit.pagination import paginate
 from verbatim.models import Segment, Speaker, Transcription, TranscriptionStatus, User, VoiceProfile
 from verbatim.speakers.schemas import SpeakerUpdate
+from verbatim.tenancy.scope import tenant_of, visible
 
 # --- voices: pure ---------------------------------------------------------------------------
 
@@ -93,7 +94,8 @@ async def write_speakers(
     profiles = (
         await session.execute(
             select(VoiceProfile.id, VoiceProfile.name, VoiceProfile.centroid).where(
-                VoiceProfile.user_id == transcription.user_id
+                # The transcription's library: its tenant's voice profiles.
+                VoiceProfile.tenant_id == transcription.tenant_id
             )
         )
     ).all()
@@ -240,7 +242,7 @@ async def save_voice(
             async with session.begin_nested():
                 profile = VoiceProfile(
                     user_id=user.id,
-                    tenant_id=user.tenant_id,
+                    tenant_id=tenant_of(user),
                     name=name,
                     centroid=centroid,
                     samples=1,
@@ -304,7 +306,7 @@ async def merge_speakers(
 
 
 def owned_profiles(user: User) -> Select[VoiceProfile]:
-    return select(VoiceProfile).where(VoiceProfile.user_id == user.id)
+    return select(VoiceProfile).where(visible(VoiceProfile, user))
 
 
 async def get_profile(session: AsyncSession, user: User, profile_id: uuid.UUID) -> VoiceProfile:

@@ -38,7 +38,9 @@ from verbatim.models import (
     User,
 )
 from verbatim.models.job import TERMINAL
+from verbatim.quotas import service as quotas
 from verbatim.speakers.service import speaker_names, transcription_speakers
+from verbatim.tenancy.scope import tenant_of, visible
 from verbatim.transcriptions import export
 from verbatim.transcriptions.schemas import TranscriptionCreate
 
@@ -149,9 +151,12 @@ async def request_transcription(
             code="channels_need_stereo",
             details={"channels": audio.channels},
         )
+    await quotas.check_job(
+        session, settings, tenant_of(user), audio_seconds=audio.duration or 0.0, engine=body.engine
+    )
     transcription = Transcription(
         user_id=user.id,
-        tenant_id=user.tenant_id,
+        tenant_id=tenant_of(user),
         audio_file_id=audio.id,
         requested_language=body.language,
         mode=body.mode,
@@ -165,7 +170,7 @@ async def request_transcription(
     await session.flush()
     job = Job(
         user_id=user.id,
-        tenant_id=user.tenant_id,
+        tenant_id=tenant_of(user),
         type=JobType.transcription,
         audio_file_id=audio.id,
         transcription_id=transcription.id,
@@ -180,7 +185,7 @@ async def request_transcription(
 
 
 def owned_transcriptions(user: User) -> Select[Transcription]:
-    return select(Transcription).where(Transcription.user_id == user.id)
+    return select(Transcription).where(visible(Transcription, user))
 
 
 async def get_transcription(
