@@ -207,4 +207,5 @@ async def delete_audio(session: AsyncSession, user: User, audio_id: uuid.UUID) -
     key = audio.storage_key
     await session.delete(audio)
     await session.flush()
+    await audit.record_for(session, user, audit.Action.delete, "audio_file", audio_id)
     return key

@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from verbatim.audit import context
 from verbatim.kit.pagination import KeysetPage, PageRequest, keyset_paginate
-from verbatim.models import AuditLog
+from verbatim.models import AuditLog, User
+from verbatim.tenancy.scope import tenant_of
 
 log = structlog.get_logger(__name__)
 
@@ -68,6 +69,26 @@ async def record(
         )
     )
     await session.flush()
+
+
+async def record_for(
+    session: AsyncSession,
+    user: User,
+    action: Action,
+    target_type: str,
+    target_id: object,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """`record` for a caller acting in their active tenant."""
+    await record(
+        session,
+        action,
+        actor=user.id,
+        tenant=tenant_of(user),
+        target_type=target_type,
+        target_id=target_id,
+        details=details,
+    )
 
 
 async def list_entries(

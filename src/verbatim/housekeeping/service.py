@@ -21,6 +21,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from verbatim.audio.batch import delete_objects
+from verbatim.audit import service as audit
 from verbatim.config import Settings
 from verbatim.db import session_scope
 from verbatim.models import AudioFile, Transcription, UploadSession, UploadStatus
@@ -292,3 +293,19 @@ async def _fix(
             if row is not None and row.media_deleted_at is None:
                 row.media_deleted_at = now
                 report.marked_rows += 1
+
+
+async def purge_audit(
+    sessionmaker: async_sessionmaker[AsyncSession], days: int | None, batch: int = 5000
+) -> int:
+    """Audit rows past the retention, a batch per transaction (the trigger lets only this
+    transaction-local purge flag delete)."""
+    if days is None:
+        return 0
+    total = 0
+    while True:
+        async with session_scope(sessionmaker) as session:
+            deleted = await audit.purge_older_than(session, days, batch)
+        total += deleted
+        if deleted < batch:
+            return total

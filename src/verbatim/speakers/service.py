@@ -16,6 +16,7 @@ from sqlalchemy import Select, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from verbatim.audit import service as audit
 from verbatim.config import Settings
 from verbatim.engines.base import EngineResult
 from verbatim.errors import Conflict, NotFound, ValidationFailed
@@ -357,3 +358,4 @@ async def delete_profile(session: AsyncSession, user: User, profile_id: uuid.UUI
     profile = await get_profile(session, user, profile_id)
     await session.delete(profile)
     await session.flush()
+    await audit.record_for(session, user, audit.Action.delete, "voice_profile", profile_id)

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse, Response
 
+from verbatim.audit import service as audit
 from verbatim.deps import CurrentUser, ServicesDep, SessionDep, SettingsDep
 from verbatim.kit.fastjson import FastJSONResponse
 from verbatim.kit.http import absolute_url, content_disposition
@@ -177,6 +178,14 @@ async def export_transcription(
     if presigned:
         expires_s = services.settings.presigned_get_expires_s
         link = await presigned_export(services.storage, user, transcription_id, rendered, expires_s)
+        await audit.record_for(
+            session,
+            user,
+            audit.Action.export_link,
+            "transcription",
+            transcription_id,
+            {"format": format, "expires_at": link.expires_at.isoformat()},
+        )
         return JSONResponse(
             {
                 "url": absolute_url(request, link.url, services.settings.public_url),

@@ -15,6 +15,7 @@ from sqlalchemy.orm import load_only, selectinload
 
 from verbatim.audio.delivery import MediaExpired
 from verbatim.audio.service import get_audio
+from verbatim.audit import service as audit
 from verbatim.config import Settings
 from verbatim.engines.base import ModelRef, ModelUnavailable
 from verbatim.engines.models import resolve_model_async
@@ -313,6 +314,7 @@ async def delete_transcription(
         await mark_cancelled(session, job)
     await session.delete(transcription)
     await session.flush()
+    await audit.record_for(session, user, audit.Action.delete, "transcription", transcription_id)
 
 
 async def export_transcription(

@@ -21,6 +21,7 @@ from sqlalchemy import Select, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from verbatim.audit import service as audit
 from verbatim.config import Settings
 from verbatim.errors import Conflict, NotFound, ValidationFailed
 from verbatim.jobs.service import defer
@@ -139,6 +140,7 @@ async def delete_collection(session: AsyncSession, user: User, collection_id: uu
     collection = await get_collection(session, user, collection_id, lock=True)
     await session.delete(collection)
     await session.flush()
+    await audit.record_for(session, user, audit.Action.delete, "collection", collection_id)
 
 
 # --- items -------------------------------------------------------------------------------------

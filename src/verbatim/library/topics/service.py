@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from verbatim.audit import service as audit
 from verbatim.errors import Conflict, NotFound
 from verbatim.jobs.service import defer
 from verbatim.kit.pagination import paginate
@@ -120,6 +121,7 @@ async def delete_topic(session: AsyncSession, user: User, topic_id: uuid.UUID) -
     topic = await get_topic(session, user, topic_id)
     await session.delete(topic)
     await session.flush()
+    await audit.record_for(session, user, audit.Action.delete, "topic", topic_id)
 
 
 async def list_topics(
