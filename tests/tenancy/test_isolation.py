@@ -348,6 +348,7 @@ async def test_generated_isolation_over_every_route(app_client: httpx.AsyncClien
                 leaked = [name for name in A_RESOURCES if ids[name] in r.text]
                 expect(not leaked, f"{who} list leaks {leaked}", route, r)
 
+    assert not failures, f"{len(failures)} isolation failures:\n" + "\n".join(failures)
     # Positive controls: the same lists in A show A's resources, to its viewer too.
     for path, name in (
         ("/api/v1/audio", "audio"),
@@ -367,7 +368,6 @@ async def test_generated_isolation_over_every_route(app_client: httpx.AsyncClien
     assert r.status_code == 200 and r.json()["deleted"] == [], r.text
     r = await app_client.get(f"/api/v1/audio/{ids['audio']}", headers=alice_a)
     assert r.status_code == 200
-    assert not failures, f"{len(failures)} isolation failures:\n" + "\n".join(failures)
 
 
 @pytest.mark.slow
