@@ -145,7 +145,8 @@ async def test_platform_admin(app_client: httpx.AsyncClient) -> None:
     assert r.status_code == 403 and r.json()["error"]["code"] == "tenant_read_only"
     looks = await actions(admin, t.a, action="admin.access")
     assert len(looks) >= 3  # the read, the refused delete, this listing
-    assert all(x["actor_user_id"] == await user_id(admin) for x in looks)
+    admin_id = await user_id(admin)
+    assert all(x["actor_user_id"] == admin_id for x in looks)
     # The tenant's own admins see those looks too.
     assert await actions(t.alice, t.a, action="admin.access")
     # Quotas are a recorded settings change; bad values store nothing.

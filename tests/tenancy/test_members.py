@@ -75,7 +75,7 @@ async def test_invitations(app_client: httpx.AsyncClient) -> None:
     # Another account cannot use it; a forged or garbled token is unknown.
     r = await dave.post("/api/v1/invitations/accept", json={"token": token})
     assert r.status_code == 403 and r.json()["error"]["code"] == "invitation_email_mismatch"
-    forged = jwt.encode({"aud": "verbatim-invitation", "inv": body["id"]}, "wrong", "HS256")
+    forged = jwt.encode({"aud": "verbatim-invitation", "inv": body["id"]}, "wrong" * 10, "HS256")
     for bad in (forged, "garbage"):
         r = await carol.post("/api/v1/invitations/accept", json={"token": bad})
         assert r.status_code == 404 and r.json()["error"]["code"] == "invitation_invalid"
@@ -115,7 +115,7 @@ async def test_invitations(app_client: httpx.AsyncClient) -> None:
 
 async def test_roles_leave_transfer_last_owner(app_client: httpx.AsyncClient) -> None:
     t = await two_orgs(app_client)
-    alice_id, vic_id, mia_id = (await user_id(u) for u in (t.alice, t.vic, t.mia))
+    alice_id, vic_id, mia_id = [await user_id(u) for u in (t.alice, t.vic, t.mia)]
     # Only managers change roles; an owner is made by transfer only.
     r = await t.mia.patch(f"/api/v1/tenants/{t.a}/members/{vic_id}", json={"role": "member"})
     assert r.status_code == 403 and r.json()["error"]["code"] == "tenant_admin_required"
