@@ -156,7 +156,10 @@ async def audio_seconds_used(
         .where(
             Transcription.tenant_id == tenant_id,
             Transcription.created_at >= since,
-            Transcription.status.not_in((TranscriptionStatus.failed,)),
+            # A failed or cancelled transcription gives its minutes back.
+            Transcription.status.not_in(
+                (TranscriptionStatus.failed, TranscriptionStatus.cancelled)
+            ),
         )
         .group_by(Transcription.engine)
     )
