@@ -209,3 +209,28 @@ async def test_shared_library_dedup_per_tenant(app_client: httpx.AsyncClient) ->
         f"/api/v1/audio/{r2.json()['id']}/content", headers=in_tenant(t.vic and t.a)
     )
     assert r.status_code == 200
+
+
+async def test_storage_check_covers_organisation_prefixes(app_client: httpx.AsyncClient) -> None:
+    """`verbatim storage check` lists `{tenant_id}/uploads/` too: an organisation's live media
+    is not an orphan, a stray object under its prefix is."""
+    import asyncio
+
+    from tests.conftest import FIXTURES
+    from verbatim.housekeeping.service import check_storage
+
+    alice = await register(app_client, "alice@example.com")
+    org = await create_org(alice, "Org")
+    r = await alice.post(
+        "/api/v1/audio",
+        headers=in_tenant(org),
+        files={"file": ("s.wav", (FIXTURES / "speech.wav").read_bytes(), "audio/wav")},
+    )
+    assert r.status_code == 201
+    services = get_services()
+    stray = f"{org}/uploads/2026/01/{uuid.uuid4().hex}_stray.wav"
+    await asyncio.to_thread(services.storage.put_bytes, stray, b"nobody's", "audio/wav")
+    later = datetime.now(UTC) + timedelta(days=1)
+    report = await check_storage(services.sessionmaker, services.storage, now=later)
+    assert [o.key for o in report.orphan_objects] == [stray]
+    assert report.missing_media == [] and report.objects_checked == 2
