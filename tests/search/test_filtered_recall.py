@@ -37,6 +37,7 @@ NOISE_SIGMA = 0.025
 OTHER_INDEXES = (
     "ix_transcription_chunk_user_id",
     "ix_transcription_chunk_tenant_id",
+    "ix_transcription_chunk_user_tenant",
     "ix_transcription_chunk_embedding_model",
     "ix_transcription_chunk_tsv",
     "uq_transcription_chunk_transcription_index",
