@@ -53,7 +53,7 @@ async def my_tenants(user: CurrentUser, session: SessionDep) -> object:
 async def create_tenant(body: TenantIn, user: PasswordSessionUser, session: SessionDep) -> object:
     """Create an organisation; you are its owner."""
     tenant = await service.create_organisation(session, user, body.name)
-    return {**service._tenant_out(tenant, None), "role": "owner"}
+    return {**service.tenant_out(tenant, None), "role": "owner"}
 
 
 @router.get("/tenants/{tenant_id}", response_model=TenantOut)

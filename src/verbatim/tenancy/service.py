@@ -111,10 +111,10 @@ async def my_tenants(session: AsyncSession, user: User) -> list[dict[str, Any]]:
         .where(TenantMember.user_id == user.id)
         .order_by(Tenant.kind.desc(), Tenant.created_at, Tenant.id)
     )
-    return [_tenant_out(tenant, TenantRole(role)) for tenant, role in rows]
+    return [tenant_out(tenant, TenantRole(role)) for tenant, role in rows]
 
 
-def _tenant_out(tenant: Tenant, role: TenantRole | None) -> dict[str, Any]:
+def tenant_out(tenant: Tenant, role: TenantRole | None) -> dict[str, Any]:
     return {
         "id": tenant.id,
         "name": tenant.name,
@@ -126,7 +126,7 @@ def _tenant_out(tenant: Tenant, role: TenantRole | None) -> dict[str, Any]:
 
 async def get_tenant(session: AsyncSession, user: User, tenant_id: uuid.UUID) -> dict[str, Any]:
     found = await member_of(session, user, tenant_id)
-    return _tenant_out(found.tenant, found.role)
+    return tenant_out(found.tenant, found.role)
 
 
 async def list_members(
