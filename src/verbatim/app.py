@@ -12,7 +12,10 @@ from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from verbatim import __version__
+from verbatim.admin.endpoints import router as admin_router
 from verbatim.audio.endpoints import router as audio_router
+from verbatim.audit import context as audit_context
+from verbatim.audit.endpoints import router as audit_router
 from verbatim.auth.endpoints import router as auth_router
 from verbatim.config import Settings, get_settings
 from verbatim.downloads.endpoints import router as downloads_router
@@ -32,6 +35,7 @@ from verbatim.runtime import run_runtime
 from verbatim.search.endpoints import router as search_router
 from verbatim.speakers.endpoints import router as speakers_router
 from verbatim.storage.endpoints import router as storage_router
+from verbatim.tenancy.endpoints import router as tenants_router
 from verbatim.transcriptions.endpoints import router as transcriptions_router
 from verbatim.uploads.endpoints import router as uploads_router
 from verbatim.webhooks.endpoints import router as webhooks_router
@@ -57,6 +61,8 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        client = scope.get("client")
+        audit_context.bind(client[0] if client else None, request_id)
         started = time.perf_counter()
         status = 500
 
@@ -130,6 +136,9 @@ def create_app(
         search_router,
         collections_router,
         topics_router,
+        tenants_router,
+        audit_router,
+        admin_router,
     )
     for router in routers:
         app.include_router(router)

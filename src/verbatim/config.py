@@ -49,6 +49,22 @@ class Settings(BaseSettings):
     register_rate_window_s: int = Field(default=3600, ge=1)
     register_rate_per_address: int = Field(default=10, ge=1)
 
+    # Teams (decision 0019): invitations, optional mail, the audit log's retention.
+    invitation_ttl_hours: int = Field(default=168, ge=1, le=24 * 90)
+    # Unset: invitations are not mailed; the inviter gets the token and link to pass on.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "verbatim@localhost"
+    smtp_starttls: bool = True
+    audit_retention_days: int | None = Field(default=None, ge=1)  # unset: keep forever
+    # Quotas per tenant (a tenant's own value overrides; 0 = unlimited).
+    quota_storage_bytes: int = Field(default=0, ge=0)
+    quota_concurrent_jobs: int = Field(default=0, ge=0)
+    quota_uploads_per_hour: int = Field(default=0, ge=0)
+    quota_audio_minutes_per_month: int = Field(default=0, ge=0)
+
     _secret_cache: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")

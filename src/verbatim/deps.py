@@ -19,9 +19,11 @@ from verbatim.auth import service as auth_service
 from verbatim.auth.security import API_KEY_PREFIX
 from verbatim.config import Settings
 from verbatim.db import session_scope
-from verbatim.errors import Unauthorized
+from verbatim.errors import Forbidden, Unauthorized
 from verbatim.models import User
 from verbatim.services import Services
+from verbatim.tenancy import resolve as tenancy
+from verbatim.tenancy.scope import access_of, attach
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login/form", auto_error=False)
 
@@ -56,20 +58,31 @@ async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def _authenticate(request: Request, services: Services, token: str | None) -> User:
+    """The caller, with their active tenant and role attached (`tenancy.scope`)."""
     api_key = request.headers.get("x-api-key")
+    requested = tenancy.parse_header(request.headers.get(tenancy.HEADER))
     # A short unit of work of its own: the connection goes back to the pool before the
     # endpoint runs. It only reads, and records an API key's use without waiting on a lock,
     # each a single statement: in autocommit, so no BEGIN and COMMIT round trips (and the API
     # key's row lock lasts only for its UPDATE).
     async with session_scope(services.autocommit_sessionmaker) as auth:
-        if api_key:
-            return await auth_service.user_from_api_key(auth, api_key)
-        if token:
-            if token.startswith(API_KEY_PREFIX):
-                return await auth_service.user_from_api_key(auth, token)
-            return await auth_service.user_from_token(auth, token, services.settings, "access")
-    raise Unauthorized()
+        secret = api_key or (token if token and token.startswith(API_KEY_PREFIX) else None)
+        if secret:
+            key, user = await auth_service.key_and_user(auth, secret)
+            access = await tenancy.resolve(auth, user, requested, key.tenant_id, key.id)
+        elif token:
+            user = await auth_service.user_from_token(auth, token, services.settings, "access")
+            access = await tenancy.resolve(auth, user, requested, None)
+        else:
+            raise Unauthorized()
+    if request.method not in SAFE_METHODS and not access.can_write:
+        # Viewers (and administrators looking in) read only: one check for every route.
+        raise Forbidden("Your role in this tenant is read-only", code="tenant_read_only")
+    return attach(user, access)
 
 
 async def current_user(
@@ -79,9 +92,11 @@ async def current_user(
     token: Annotated[str | None, Depends(_bearer)],
 ) -> User:
     """The caller, attached to the request session without a query (`merge(load=False)`), so
-    an endpoint changing the user still has it flushed and committed with its own work."""
+    an endpoint changing the user still has it flushed and committed with its own work. Their
+    active tenant and role come along (`tenancy.scope.access_of`)."""
     user = await _authenticate(request, services, token)
-    return await session.merge(user, load=False)
+    access = access_of(user)
+    return attach(await session.merge(user, load=False), access)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

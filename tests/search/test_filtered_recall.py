@@ -37,6 +37,7 @@ NOISE_SIGMA = 0.025
 OTHER_INDEXES = (
     "ix_transcription_chunk_user_id",
     "ix_transcription_chunk_tenant_id",
+    "ix_transcription_chunk_user_tenant",
     "ix_transcription_chunk_embedding_model",
     "ix_transcription_chunk_tsv",
     "uq_transcription_chunk_transcription_index",
@@ -82,11 +83,15 @@ async def _build_index(database_url: str, big: uuid.UUID, small: uuid.UUID) -> s
 
     async with await psycopg.AsyncConnection.connect(database_url) as raw:
         await register_vector_async(raw)
-        row = await (
-            await raw.execute('SELECT tenant_id FROM "user" WHERE id = %s', (big,))
-        ).fetchone()
-        assert row is not None
-        tenant = row[0]
+        # Each owner's rows in their own personal tenant (decision 0019: a personal tenant
+        # holds only its owner's rows, and search checks both).
+        tenants = dict(
+            await (
+                await raw.execute(
+                    'SELECT id, tenant_id FROM "user" WHERE id = ANY(%s)', ([big, small],)
+                )
+            ).fetchall()
+        )
         # Built once the rows are in, as a bulk build (inserting into a live HNSW is slower).
         await raw.execute("DROP INDEX ix_transcription_chunk_embedding")
         owners = {big: uuid.uuid4(), small: uuid.uuid4()}
@@ -97,14 +102,14 @@ async def _build_index(database_url: str, big: uuid.UUID, small: uuid.UUID) -> s
                 " original_filename, size_bytes, sha256, mime_type, container, codec,"
                 " duration, has_video, source_type, created_at) VALUES (%s, %s, %s, 'k',"
                 " 'f.ogg', 1, %s, 'audio/ogg', 'ogg', 'opus', 600, false, 'upload', now())",
-                (aid, owner, tenant, aid.hex),
+                (aid, owner, tenants[owner], aid.hex),
             )
             await raw.execute(
                 "INSERT INTO transcription (id, audio_file_id, user_id, tenant_id, status,"
                 " mode, engine, model_name, options, language, duration, created_at) VALUES"
                 " (%s, %s, %s, %s, 'completed', 'mono', 'faster-whisper', 'tiny.en', '{}',"
                 " 'en', 600, now())",
-                (tid, aid, owner, tenant),
+                (tid, aid, owner, tenants[owner]),
             )
         async with raw.cursor().copy(
             "COPY transcription_chunk (transcription_id, chunk_index, text, start_time,"
@@ -115,7 +120,7 @@ async def _build_index(database_url: str, big: uuid.UUID, small: uuid.UUID) -> s
                 owner = small if i in small_rows else big
                 await copy.write_row(
                     (owners[owner], i, sentences[pick[i]], i * 5.0, i * 5.0 + 5, 0, 1,
-                     vectors[i], model, "english", owner, tenant)
+                     vectors[i], model, "english", owner, tenants[owner])
                 )  # fmt: skip
         await raw.execute(
             "CREATE INDEX ix_transcription_chunk_embedding ON transcription_chunk"

@@ -17,6 +17,7 @@ from verbatim.audio.schemas import (
     UploadOut,
 )
 from verbatim.audio.store import transcode_from
+from verbatim.audit import service as audit
 from verbatim.deps import CurrentUser, ServicesDep, SessionDep
 from verbatim.kit.pagination import PageQuery
 from verbatim.models import SourceType
@@ -49,6 +50,8 @@ _UPLOAD_BODY = {
         400: {"description": "malformed_multipart, file_missing, empty_file"},
         413: {"description": "file_too_large"},
         415: {"description": "unsupported_media"},
+        402: {"description": "quota_exceeded (storage_bytes)"},
+        429: {"description": "quota_exceeded (uploads_per_hour)"},
     },
 )
 async def upload_audio(
@@ -67,6 +70,7 @@ async def upload_audio(
         user,
         received,
         transcode=transcode_from(services.settings),
+        settings=services.settings,
     )
     return upload_response(audio, duplicate)
 
@@ -112,6 +116,9 @@ async def get_audio_content(
     410 `media_expired` after retention."""
     audio = await service.get_audio(session, user, audio_id)
     settings = services.settings
+    if request.method == "GET" and _first_fetch(request.headers.get("range")):
+        # One row per download, not per Range request a media player makes while seeking.
+        await audit.record_for(session, user, audit.Action.download, "audio_file", audio.id)
     return await media_response(
         request,
         services.storage,
@@ -119,6 +126,10 @@ async def get_audio_content(
         expires_s=settings.presigned_get_expires_s,
         public_url=settings.public_url,
     )
+
+
+def _first_fetch(range_header: str | None) -> bool:
+    return range_header is None or range_header.replace(" ", "").startswith("bytes=0-")
 
 
 @router.delete("/{audio_id}", status_code=status.HTTP_204_NO_CONTENT)

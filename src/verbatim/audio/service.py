@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import load_only
 
 from verbatim.audio.store import Incoming, Transcode, discard, store_media
+from verbatim.audit import service as audit
+from verbatim.config import Settings
 from verbatim.errors import MediaTooLong, NotFound, UnsupportedMedia
 from verbatim.jobs.service import mark_cancelled
 from verbatim.kit.filenames import display_name, safe_filename
@@ -21,7 +23,9 @@ from verbatim.media.probe import NotMedia, ProbeResult
 from verbatim.media.probe_pool import probe_isolated
 from verbatim.models import AudioFile, Job, SourceType, User
 from verbatim.models.job import TERMINAL
+from verbatim.quotas import service as quotas
 from verbatim.storage import Storage
+from verbatim.tenancy.scope import storage_prefix, tenant_of, visible
 from verbatim.webhooks import events as webhook_events
 
 log = structlog.get_logger(__name__)
@@ -29,13 +33,15 @@ log = structlog.get_logger(__name__)
 
 def storage_key_for(user: User, filename: str, now: datetime | None = None) -> str:
     """A key of its own for every row, never reused:
-    `uploads/user_{id}/{YYYY}/{MM}/{random 128 bits}_{safe name}`.
+    `uploads/user_{id}/{YYYY}/{MM}/{random 128 bits}_{safe name}` in a personal tenant,
+    `{tenant_id}/uploads/{YYYY}/{MM}/...` in an organisation (`tenancy.scope.storage_prefix`).
 
     Keys were `{sha256[:16]}_{name}` once: deleting a file and uploading the same bytes again
     before the deferred object delete ran gave the new row the old key, and the delete then
     removed the live object."""
     now = now or datetime.now(UTC)
-    return f"uploads/user_{user.id}/{now:%Y}/{now:%m}/{uuid.uuid4().hex}_{safe_filename(filename)}"
+    prefix = storage_prefix(user)
+    return f"{prefix}{now:%Y}/{now:%m}/{uuid.uuid4().hex}_{safe_filename(filename)}"
 
 
 async def probe_or_reject(path: Path) -> ProbeResult:
@@ -58,11 +64,13 @@ async def ingest(
     title: str | None = None,
     transcode: Transcode | None = None,
     max_duration_s: float | None = None,
+    settings: Settings | None = None,
 ) -> tuple[AudioFile, bool]:
     """Register received bytes: (the record, whether it was already in the user's library).
 
     The source (a temporary file, or a staged object) is always consumed: moved into storage,
-    or removed.
+    or removed. With `settings`, a new file is checked against the tenant's storage and
+    uploads-per-hour quotas first (the tenant row stays locked until the caller commits).
     """
     try:
         media = await probe_or_reject(received.path)
@@ -78,9 +86,13 @@ async def ingest(
                 await store_media(storage, received, existing, transcode)
                 existing.media_deleted_at = None
             return existing, True
+        if settings is not None:
+            await quotas.check_job(
+                session, settings, tenant_of(user), upload=True, adding_bytes=received.size
+            )
         row = AudioFile(
             user_id=user.id,
-            tenant_id=user.tenant_id,
+            tenant_id=tenant_of(user),
             storage_key=storage_key_for(user, received.filename),
             original_filename=display_name(received.filename)[:255],
             size_bytes=received.size,
@@ -109,6 +121,15 @@ async def ingest(
                 raise
             return winner, True
         await store_media(storage, received, row, transcode)
+        await audit.record(
+            session,
+            audit.Action.upload,
+            actor=user.id,
+            tenant=row.tenant_id,
+            target_type="audio_file",
+            target_id=row.id,
+            details={"size": row.size_bytes, "source": str(source_type)},
+        )
         log.info("audio_ingested", audio_file_id=str(row.id), size=row.size_bytes)
         # In the transaction that commits the row: the message exists if and only if it does.
         await webhook_events.emit(session, user.id, "audio.created", audio_data(row))
@@ -131,12 +152,13 @@ def audio_data(row: AudioFile) -> dict[str, object]:
 
 async def _by_checksum(session: AsyncSession, user: User, sha256: str) -> AudioFile | None:
     return await session.scalar(
-        select(AudioFile).where(AudioFile.user_id == user.id, AudioFile.sha256 == sha256)
+        # Dedup is per tenant: the same bytes twice in one library are one row.
+        select(AudioFile).where(AudioFile.tenant_id == tenant_of(user), AudioFile.sha256 == sha256)
     )
 
 
 def owned_audio(user: User) -> Select[AudioFile]:
-    return select(AudioFile).where(AudioFile.user_id == user.id)
+    return select(AudioFile).where(visible(AudioFile, user))
 
 
 async def get_audio(session: AsyncSession, user: User, audio_id: uuid.UUID) -> AudioFile:
@@ -200,4 +222,5 @@ async def delete_audio(session: AsyncSession, user: User, audio_id: uuid.UUID) -
     key = audio.storage_key
     await session.delete(audio)
     await session.flush()
+    await audit.record_for(session, user, audit.Action.delete, "audio_file", audio_id)
     return key

@@ -197,7 +197,7 @@ async def admin_create_user(body: AdminUserIn, admin: AdminUser, session: Sessio
     responses=_PASSWORD_SESSION,
 )
 async def create_api_key(body: ApiKeyIn, user: PasswordSessionUser, session: SessionDep) -> object:
-    key, secret = await service.create_api_key(session, user, body.name)
+    key, secret = await service.create_api_key(session, user, body.name, body.tenant_id)
     return ApiKeyCreated.model_validate(
         {**ApiKeyOut.model_validate(key).model_dump(), "key": secret}
     )

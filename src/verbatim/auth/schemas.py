@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, Strict
 
 from verbatim.kit.schemas import RequestModel
 
@@ -49,11 +49,14 @@ class UserOut(BaseModel):
     role: str
     tenant_id: uuid.UUID
     created_at: datetime
+    is_active: bool = True
 
 
 class ApiKeyIn(RequestModel):
     # No control characters: a NUL would reach PostgreSQL (which refuses it) as a 500.
     name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
+    # The tenant the key acts in (default: your personal tenant); you must be a member.
+    tenant_id: Annotated[uuid.UUID, Strict(False)] | None = None
 
 
 class ApiKeyOut(BaseModel):
@@ -65,6 +68,7 @@ class ApiKeyOut(BaseModel):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    tenant_id: uuid.UUID
 
 
 class ApiKeyCreated(ApiKeyOut):

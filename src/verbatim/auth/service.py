@@ -15,12 +15,13 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from verbatim.audit import service as audit
 from verbatim.auth import ratelimit, security
 from verbatim.config import Settings
 from verbatim.db import session_scope
 from verbatim.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
 from verbatim.kit.pagination import paginate
-from verbatim.models import ApiKey, RefreshToken, Role, Tenant, User
+from verbatim.models import ApiKey, RefreshToken, Role, Tenant, TenantMember, TenantRole, User
 
 log = structlog.get_logger("verbatim.auth")
 
@@ -68,6 +69,9 @@ async def create_user(
     session.add(user)
     try:
         async with session.begin_nested():
+            await session.flush()
+            # The personal tenant's one member (decision 0019).
+            session.add(TenantMember(tenant_id=tenant.id, user_id=user.id, role=TenantRole.owner))
             await session.flush()
     except IntegrityError as exc:  # a concurrent registration won the race
         raise Conflict("An account with this email already exists", code="email_taken") from exc
@@ -122,6 +126,17 @@ async def login(
         found.password_hash if found is not None else security.DUMMY_HASH, password
     )
     if found is None or not ok:
+        async with session_scope(sessions) as trail:  # recorded although the request fails
+            await audit.record(
+                trail,
+                audit.Action.login_failed,
+                actor=found.id if found is not None else None,
+                tenant=None,
+                target_type="user",
+                target_id=found.id if found is not None else None,
+                details={"email_hash": digest},
+                address=address,
+            )
         log.warning(
             "login_failed",
             email_hash=digest,
@@ -137,6 +152,15 @@ async def login(
     user = await session.get(User, found.id)
     if user is None:  # deleted between the two units of work
         raise Unauthorized("Wrong email or password", code="invalid_credentials")
+    await audit.record(
+        session,
+        audit.Action.login_ok,
+        actor=user.id,
+        tenant=None,
+        target_type="user",
+        target_id=user.id,
+        address=address,
+    )
     return await issue_tokens(session, user, settings)
 
 
@@ -326,7 +350,13 @@ API_KEY_USE_RESOLUTION = timedelta(minutes=1)
 
 
 async def user_from_api_key(session: AsyncSession, secret: str) -> User:
-    """The key's owner. Its use is recorded at most once a minute, and never waits: a row
+    """The key's owner (see `key_and_user`)."""
+    return (await key_and_user(session, secret))[1]
+
+
+async def key_and_user(session: AsyncSession, secret: str) -> tuple[ApiKey, User]:
+    """The key (its `tenant_id` is the tenant it is bound to) and its owner. Its use is
+    recorded at most once a minute, and never waits: a row
     another transaction has locked is skipped (that use is recorded by the next request).
 
     Run it in a short session of its own (see `deps.current_user`): the update's row lock is
@@ -358,16 +388,37 @@ async def user_from_api_key(session: AsyncSession, secret: str) -> User:
             .values(last_used_at=now)
             .execution_options(synchronize_session=False)
         )
-    return user
+    return key, user
 
 
-async def create_api_key(session: AsyncSession, user: User, name: str) -> tuple[ApiKey, str]:
+async def create_api_key(
+    session: AsyncSession, user: User, name: str, tenant_id: uuid.UUID | None = None
+) -> tuple[ApiKey, str]:
+    """A key bound to one tenant (default: the personal one); the caller must be a member
+    with a role there. It acts in that tenant only, and stops working when the membership
+    ends."""
+    tenant_id = tenant_id or user.tenant_id
+    if tenant_id != user.tenant_id:
+        member = await session.scalar(
+            select(TenantMember.role).where(
+                TenantMember.tenant_id == tenant_id, TenantMember.user_id == user.id
+            )
+        )
+        if member is None:
+            raise NotFound("Tenant not found", code="tenant_not_found")
     secret, prefix, digest = security.new_api_key()
-    key = ApiKey(
-        user_id=user.id, tenant_id=user.tenant_id, name=name, prefix=prefix, key_hash=digest
-    )
+    key = ApiKey(user_id=user.id, tenant_id=tenant_id, name=name, prefix=prefix, key_hash=digest)
     session.add(key)
     await session.flush()
+    await audit.record(
+        session,
+        audit.Action.key_created,
+        actor=user.id,
+        tenant=tenant_id,
+        target_type="api_key",
+        target_id=key.id,
+        details={"name": name, "prefix": prefix},
+    )
     return key, secret
 
 
@@ -388,4 +439,12 @@ async def revoke_api_key(session: AsyncSession, user: User, key_id: uuid.UUID) -
         raise NotFound("API key not found")
     if key.revoked_at is None:
         key.revoked_at = datetime.now(UTC)
+        await audit.record(
+            session,
+            audit.Action.key_revoked,
+            actor=user.id,
+            tenant=key.tenant_id,
+            target_type="api_key",
+            target_id=key.id,
+        )
     return key

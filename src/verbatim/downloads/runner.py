@@ -26,6 +26,8 @@ from verbatim.downloads.fetch import FetchedMedia, FetchFailed, FetchRequest, fe
 from verbatim.errors import AppError, MediaTooLong, UnsupportedMedia
 from verbatim.jobs.lifecycle import JobContext, JobFailed, JobKind, TransientJobError
 from verbatim.models import Job, JobType, SourceType, User
+from verbatim.quotas.service import QuotaExceeded
+from verbatim.tenancy.scope import act_in
 from verbatim.transcriptions import service as transcriptions
 from verbatim.transcriptions.schemas import TranscriptionCreate
 
@@ -92,6 +94,7 @@ class DownloadJob(JobKind[Inputs, Fetched]):
         user = await session.get(User, job.user_id)
         if user is None:
             raise JobFailed("user_missing", "The account was deleted")
+        act_in(user, job.tenant_id)  # the library the download was queued for
         media, received = result.media, result.received
         try:
             audio, duplicate = await ingest(
@@ -105,7 +108,10 @@ class DownloadJob(JobKind[Inputs, Fetched]):
                 title=media.title,
                 max_duration_s=settings.download_max_duration_s,
                 transcode=transcode_from(settings),
+                settings=settings,
             )
+        except QuotaExceeded as exc:
+            raise JobFailed("quota_exceeded", exc.message) from exc
         except UnsupportedMedia as exc:
             raise JobFailed(
                 "no_audio_stream", "The downloaded file has no decodable audio"

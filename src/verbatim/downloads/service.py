@@ -14,6 +14,8 @@ from verbatim.downloads.schemas import DownloadCreate
 from verbatim.errors import TooManyRequests, ValidationFailed
 from verbatim.jobs.service import defer
 from verbatim.models import Job, JobType, User
+from verbatim.quotas import service as quotas
+from verbatim.tenancy.scope import tenant_of
 from verbatim.transcriptions import service as transcriptions
 
 RATE_WINDOW = timedelta(hours=1)
@@ -33,9 +35,10 @@ async def request_download(
         )  # 422 now, not after the download
         transcribe = body.transcribe.model_dump(mode="json")
     now = await _check_rate(session, settings, user)
+    await quotas.check_job(session, settings, tenant_of(user), upload=True)
     job = Job(
         user_id=user.id,
-        tenant_id=user.tenant_id,
+        tenant_id=tenant_of(user),
         type=JobType.download,
         stage="queued",
         created_at=now,

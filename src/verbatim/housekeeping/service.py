@@ -21,9 +21,17 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from verbatim.audio.batch import delete_objects
+from verbatim.audit import service as audit
 from verbatim.config import Settings
 from verbatim.db import session_scope
-from verbatim.models import AudioFile, Transcription, UploadSession, UploadStatus
+from verbatim.models import (
+    AudioFile,
+    Tenant,
+    TenantKind,
+    Transcription,
+    UploadSession,
+    UploadStatus,
+)
 from verbatim.storage import (
     EXPORTS_PREFIX,
     MEDIA_PREFIX,
@@ -209,6 +217,10 @@ class CheckReport:
         return not self.orphan_objects and not self.missing_media
 
 
+def _list(storage: Storage, prefix: str) -> list[ListedObject]:
+    return list(storage.list_objects(prefix))
+
+
 async def check_storage(
     sessionmaker: async_sessionmaker[AsyncSession],
     storage: Storage,
@@ -248,11 +260,16 @@ async def check_storage(
                 )
             )
         ).one()
+        # Organisation media lives under `{tenant_id}/uploads/` (decision 0019).
+        organisations = list(
+            await session.scalars(select(Tenant.id).where(Tenant.kind == TenantKind.organisation))
+        )
     report.transcoded_files, report.bytes_saved = int(transcoded[0]), int(transcoded[1])
-    objects = {
-        obj.key: obj
-        for obj in await asyncio.to_thread(lambda: list(storage.list_objects(MEDIA_PREFIX)))
-    }
+    prefixes = [MEDIA_PREFIX, *(f"{tid}/uploads/" for tid in organisations)]
+    objects: dict[str, ListedObject] = {}
+    for prefix in prefixes:
+        listed = await asyncio.to_thread(_list, storage, prefix)
+        objects.update((obj.key, obj) for obj in listed)
     report.rows_checked, report.objects_checked = len(rows), len(objects)
     live = {row.storage_key for row in rows if row.media_deleted_at is None}
     for key, obj in sorted(objects.items()):
@@ -292,3 +309,19 @@ async def _fix(
             if row is not None and row.media_deleted_at is None:
                 row.media_deleted_at = now
                 report.marked_rows += 1
+
+
+async def purge_audit(
+    sessionmaker: async_sessionmaker[AsyncSession], days: int | None, batch: int = 5000
+) -> int:
+    """Audit rows past the retention, a batch per transaction (the trigger lets only this
+    transaction-local purge flag delete)."""
+    if days is None:
+        return 0
+    total = 0
+    while True:
+        async with session_scope(sessionmaker) as session:
+            deleted = await audit.purge_older_than(session, days, batch)
+        total += deleted
+        if deleted < batch:
+            return total

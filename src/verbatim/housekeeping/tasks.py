@@ -27,3 +27,11 @@ async def retention(timestamp: int) -> int:
     return await service.apply_retention(
         services.sessionmaker, services.storage, services.settings.media_retention_days
     )
+
+
+@queue.periodic(cron="41 * * * *", periodic_id="audit_retention")
+@queue.task(name="audit.retention", queueing_lock="audit.retention")
+async def audit_retention(timestamp: int) -> int:
+    """Delete audit rows older than VERBATIM_AUDIT_RETENTION_DAYS (unset: keep them all)."""
+    services = get_services()
+    return await service.purge_audit(services.sessionmaker, services.settings.audit_retention_days)

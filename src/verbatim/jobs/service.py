@@ -15,6 +15,7 @@ from verbatim.kit.pagination import KeysetPage, PageRequest, keyset_paginate
 from verbatim.models import Job, JobStatus, JobType, Transcription, TranscriptionStatus, User
 from verbatim.models.job import TERMINAL
 from verbatim.queue import queue, raw_connection
+from verbatim.tenancy.scope import visible
 
 log = structlog.get_logger(__name__)
 
@@ -23,7 +24,7 @@ UNLIMITED_TYPES = (JobType.webhook_delivery,)
 
 
 def owned_jobs(user: User) -> Select[Job]:
-    return select(Job).where(Job.user_id == user.id)
+    return select(Job).where(visible(Job, user))
 
 
 async def get_job(session: AsyncSession, user: User, job_id: uuid.UUID) -> Job:

@@ -18,7 +18,7 @@ derived from the server secret (a cursor that was changed, or made for another l
 Adopting it for a list is one call in the service and one dependency in the endpoint:
 
     async def list_things(session, user, page: PageRequest) -> KeysetPage:
-        stmt = select(Thing).where(Thing.user_id == user.id)
+        stmt = select(Thing).where(visible(Thing, user))  # tenancy.scope
         return await keyset_paginate(session, stmt, page, Thing.created_at, Thing.id)
 
     @router.get("/things", response_model=CursorPage[ThingOut])

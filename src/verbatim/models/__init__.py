@@ -2,13 +2,15 @@
 
 from verbatim.models.api_key import ApiKey
 from verbatim.models.audio_file import AudioFile, SourceType
+from verbatim.models.audit import AuditLog
 from verbatim.models.base import Base
 from verbatim.models.collection import Collection, TranscriptionCollection
 from verbatim.models.job import Job, JobStatus, JobType
+from verbatim.models.membership import Invitation, TenantMember, TenantRole
 from verbatim.models.rate_limit import RateLimit
 from verbatim.models.refresh_token import RefreshToken
 from verbatim.models.search import TranscriptionChunk
-from verbatim.models.tenant import Tenant
+from verbatim.models.tenant import Tenant, TenantKind
 from verbatim.models.topic import AssignedBy, AssignmentStatus, Topic, TranscriptionTopic
 from verbatim.models.transcription import (
     Mode,
@@ -27,8 +29,10 @@ __all__ = [
     "AssignedBy",
     "AssignmentStatus",
     "AudioFile",
+    "AuditLog",
     "Base",
     "Collection",
+    "Invitation",
     "Job",
     "JobStatus",
     "JobType",
@@ -40,6 +44,9 @@ __all__ = [
     "SourceType",
     "Speaker",
     "Tenant",
+    "TenantKind",
+    "TenantMember",
+    "TenantRole",
     "Topic",
     "Transcription",
     "TranscriptionChunk",

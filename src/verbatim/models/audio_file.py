@@ -28,9 +28,12 @@ class SourceType(enum.StrEnum):
 
 class AudioFile(IdMixin, TimestampMixin, OwnedMixin, Base):
     __tablename__ = "audio_file"
-    # The same bytes are stored once per user; this constraint settles concurrent uploads.
+    # The same bytes are stored once per tenant (a personal tenant is one user's library);
+    # this constraint settles concurrent uploads.
     __table_args__ = (
-        UniqueConstraint("user_id", "sha256", name="uq_audio_file_user_sha256"),
+        UniqueConstraint("tenant_id", "sha256", name="uq_audio_file_tenant_sha256"),
+        # An organisation's library list (decision 0019).
+        Index("ix_audio_file_tenant_created", "tenant_id", text("created_at DESC"), "id"),
         Index(
             "ix_audio_file_retention",
             "created_at",

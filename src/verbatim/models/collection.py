@@ -26,6 +26,7 @@ class Collection(IdMixin, TimestampMixin, OwnedMixin, Base):
     # Keyset pages of a user's collections, newest first (migration 0009).
     __table_args__ = (
         Index("ix_collection_user_created", "user_id", text("created_at DESC"), "id"),
+        Index("ix_collection_tenant_created", "tenant_id", text("created_at DESC"), "id"),
     )
 
     name: Mapped[str] = mapped_column(String(200), nullable=False)

@@ -80,6 +80,14 @@ class Job(IdMixin, TimestampMixin, OwnedMixin, Base):
         Index("ix_job_user_type_created_id", "user_id", "type", text("created_at DESC"), "id"),
         # Live events: a user's jobs changed after an event number (Last-Event-ID resume).
         Index("ix_job_user_event_seq", "user_id", "event_seq"),
+        # Organisation lists and the tenant's jobs view (decision 0019); the partial one counts
+        # a tenant's unfinished jobs for its concurrency quota.
+        Index("ix_job_tenant_created", "tenant_id", text("created_at DESC"), "id"),
+        Index(
+            "ix_job_tenant_active",
+            "tenant_id",
+            postgresql_where=text("status IN ('pending', 'running')"),
+        ),
     )
 
     type: Mapped[JobType] = mapped_column(

@@ -43,6 +43,8 @@ class TranscriptionChunk(TimestampMixin, OwnedMixin, Base):
             unique=True,
         ),
         Index("ix_transcription_chunk_embedding_model", "embedding_model"),
+        # Ownership in a personal tenant checks both columns: counted index-only (decision 0019).
+        Index("ix_transcription_chunk_user_tenant", "user_id", "tenant_id"),
         Index("ix_transcription_chunk_tsv", "tsv", postgresql_using="gin"),
         Index(
             "ix_transcription_chunk_embedding",

@@ -29,8 +29,8 @@ from verbatim.models.transcription import Transcription
 class Topic(IdMixin, TimestampMixin, OwnedMixin, Base):
     __tablename__ = "topic"
     __table_args__ = (
-        # Unique per user, whatever the case: "Budget" and "budget" are one topic.
-        Index("uq_topic_user_name", "user_id", text("lower(name)"), unique=True),
+        # Unique per tenant, whatever the case: "Budget" and "budget" are one topic.
+        Index("uq_topic_tenant_name", "tenant_id", text("lower(name)"), unique=True),
     )
 
     name: Mapped[str] = mapped_column(String(100), nullable=False)

@@ -44,6 +44,7 @@ class Transcription(IdMixin, TimestampMixin, OwnedMixin, Base):
     # The list, newest first, alone and per filter (keyset pages, issue 15).
     __table_args__ = (
         Index("ix_transcription_user_created", "user_id", sql_text("created_at DESC"), "id"),
+        Index("ix_transcription_tenant_created", "tenant_id", sql_text("created_at DESC"), "id"),
         Index(
             "ix_transcription_user_status_created",
             "user_id",

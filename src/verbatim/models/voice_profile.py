@@ -17,7 +17,7 @@ class VoiceProfile(IdMixin, TimestampMixin, OwnedMixin, Base):
     """
 
     __tablename__ = "voice_profile"
-    __table_args__ = (UniqueConstraint("user_id", "name"),)
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
 
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     centroid: Mapped[list[float]] = mapped_column(Vector(VOICE_DIMENSIONS), nullable=False)

@@ -4,7 +4,8 @@ Built from fixed fragments (nothing the caller sends is ever spliced into the SQ
 value is a bind parameter). The shape, for `mode=hybrid`:
 
     scope      the caller's completed transcriptions that pass the filters (ownership lives
-               here, once: `transcription.user_id = :user_id`)
+               here, once: `tenancy.scope.owner_sql`, the tenant and in a personal
+               tenant the user too)
     sizing     are there at most :exact_max chunks in scope? (counts no further than that)
     vec_exact  small scope: exact cosine distance over the scope's chunks (an index on
                transcription_id, no HNSW); its ORDER BY cannot use the HNSW index on purpose
@@ -30,6 +31,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 from uuid import UUID
+
+from verbatim.tenancy.scope import owner_sql
 
 # Headline markers: control characters that cannot occur in stored transcript text we index
 # (ts_headline is told to use them, and they are turned into offsets afterwards).
@@ -57,17 +60,14 @@ class SearchSql:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-OWNER = "c.user_id = :user_id"
-
-
 def _narrowed(filters: Filters) -> bool:
     """Does a filter on the transcription, its recording or its library place apply?"""
     return any(value is not None for name, value in vars(filters).items() if name != "speaker")
 
 
-def _scope(filters: Filters, params: dict[str, Any]) -> str:
-    """The caller's searchable transcriptions. The one place ownership is written."""
-    where = ["t.user_id = :user_id", "t.status = 'completed'"]
+def _scope(filters: Filters, params: dict[str, Any], owned: str) -> str:
+    """The caller's searchable transcriptions."""
+    where = [owned, "t.status = 'completed'"]
     if filters.audio_file_id is not None:
         where.append("t.audio_file_id = :audio_file_id")
         params["audio_file_id"] = filters.audio_file_id
@@ -112,6 +112,8 @@ def build(
     *,
     mode: str,
     user_id: UUID,
+    tenant_id: UUID | None = None,
+    personal: bool = True,
     query_text: str,
     query_vector: str | None,
     embedding_model: str | None,
@@ -127,6 +129,7 @@ def build(
     """The statement and its parameters. `query_vector` is pgvector's text form."""
     params: dict[str, Any] = {
         "user_id": user_id,
+        "tenant_id": tenant_id,
         "q": query_text,
         "k": candidates,
         "rrf_k": rrf_k,
@@ -135,11 +138,12 @@ def build(
     }
     # Ownership: the chunk's own user_id (the HNSW and GIN scans check it row by row), and,
     # when a filter narrows the library, the scope of transcriptions too.
-    where = [OWNER]
+    where = [owner_sql("c", tenant_id, personal)]
+    owned_t = owner_sql("t", tenant_id, personal)
     narrowed = _narrowed(filters)
     ctes: list[str] = []
     if narrowed:
-        ctes.append(_scope(filters, params))
+        ctes.append(_scope(filters, params, owned_t))
     if filters.speaker is not None:
         # The label (SPEAKER_1) or the name it was given (speaker.display_name), any case.
         where.append(
@@ -215,7 +219,7 @@ def build(
         languages = (
             "SELECT DISTINCT t.language FROM transcription t WHERE t.id IN (SELECT id FROM scope)"
             if narrowed
-            else "SELECT DISTINCT t.language FROM transcription t WHERE t.user_id = :user_id"
+            else f"SELECT DISTINCT t.language FROM transcription t WHERE {owned_t}"
         )
         ctes.append(
             "tsq AS MATERIALIZED (\n"

@@ -42,6 +42,7 @@ from verbatim.search import highlight
 from verbatim.search.language import TS_CONFIGS
 from verbatim.search.query import Filters, build
 from verbatim.search.schemas import SearchMode
+from verbatim.tenancy.scope import access_of, visible
 
 
 async def queue_index(session: AsyncSession, transcription: Transcription) -> Job:
@@ -211,7 +212,7 @@ async def check_filter_ids(session: AsyncSession, user: User, filters: Filters) 
         if value is None:
             continue
         found = await session.scalar(
-            select(literal(1)).where(model.id == value, model.user_id == user.id)
+            select(literal(1)).where(model.id == value, visible(model, user))
         )
         if found is None:
             raise NotFound(f"{what} not found", code=code)
@@ -270,6 +271,8 @@ async def search(
     stmt = build(
         mode=req.mode.value,
         user_id=user.id,
+        tenant_id=access_of(user).tenant_id,
+        personal=access_of(user).personal,
         query_text=q,
         query_vector=vector_literal(query_vector) if query_vector is not None else None,
         embedding_model=model_name,

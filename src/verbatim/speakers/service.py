@@ -16,12 +16,14 @@ from sqlalchemy import Select, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from verbatim.audit import service as audit
 from verbatim.config import Settings
 from verbatim.engines.base import EngineResult
 from verbatim.errors import Conflict, NotFound, ValidationFailed
 from verbatim.kit.pagination import paginate
 from verbatim.models import Segment, Speaker, Transcription, TranscriptionStatus, User, VoiceProfile
 from verbatim.speakers.schemas import SpeakerUpdate
+from verbatim.tenancy.scope import tenant_of, visible
 
 # --- voices: pure ---------------------------------------------------------------------------
 
@@ -93,7 +95,8 @@ async def write_speakers(
     profiles = (
         await session.execute(
             select(VoiceProfile.id, VoiceProfile.name, VoiceProfile.centroid).where(
-                VoiceProfile.user_id == transcription.user_id
+                # The transcription's library: its tenant's voice profiles.
+                VoiceProfile.tenant_id == transcription.tenant_id
             )
         )
     ).all()
@@ -240,7 +243,7 @@ async def save_voice(
             async with session.begin_nested():
                 profile = VoiceProfile(
                     user_id=user.id,
-                    tenant_id=user.tenant_id,
+                    tenant_id=tenant_of(user),
                     name=name,
                     centroid=centroid,
                     samples=1,
@@ -304,7 +307,7 @@ async def merge_speakers(
 
 
 def owned_profiles(user: User) -> Select[VoiceProfile]:
-    return select(VoiceProfile).where(VoiceProfile.user_id == user.id)
+    return select(VoiceProfile).where(visible(VoiceProfile, user))
 
 
 async def get_profile(session: AsyncSession, user: User, profile_id: uuid.UUID) -> VoiceProfile:
@@ -355,3 +358,4 @@ async def delete_profile(session: AsyncSession, user: User, profile_id: uuid.UUI
     profile = await get_profile(session, user, profile_id)
     await session.delete(profile)
     await session.flush()
+    await audit.record_for(session, user, audit.Action.delete, "voice_profile", profile_id)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from verbatim.audit import service as audit
 from verbatim.deps import CurrentUser, ServicesDep, SessionDep, SettingsDep
 from verbatim.kit.fastjson import FastJSONResponse
 from verbatim.kit.http import absolute_url, content_disposition
@@ -226,6 +227,14 @@ async def _download(
     if presigned:
         expires_s = services.settings.presigned_get_expires_s
         link = await presigned_export(services.storage, user, transcription_id, rendered, expires_s)
+        await audit.record_for(
+            session,
+            user,
+            audit.Action.export_link,
+            "transcription",
+            transcription_id,
+            {"format": format, "expires_at": link.expires_at.isoformat()},
+        )
         return JSONResponse(
             {
                 "url": absolute_url(request, link.url, services.settings.public_url),

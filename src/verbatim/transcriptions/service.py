@@ -15,6 +15,7 @@ from sqlalchemy.orm import load_only, selectinload
 
 from verbatim.audio.delivery import MediaExpired
 from verbatim.audio.service import get_audio
+from verbatim.audit import service as audit
 from verbatim.config import Settings
 from verbatim.engines.base import ModelRef, ModelUnavailable
 from verbatim.engines.models import resolve_model_async
@@ -39,7 +40,9 @@ from verbatim.models import (
 )
 from verbatim.models.job import TERMINAL
 from verbatim.models.topic import AssignmentStatus, Topic, TranscriptionTopic
+from verbatim.quotas import service as quotas
 from verbatim.speakers.service import speaker_names, transcription_speakers
+from verbatim.tenancy.scope import tenant_of, visible
 from verbatim.transcriptions import export
 from verbatim.transcriptions.schemas import TranscriptionCreate
 
@@ -150,9 +153,12 @@ async def request_transcription(
             code="channels_need_stereo",
             details={"channels": audio.channels},
         )
+    await quotas.check_job(
+        session, settings, tenant_of(user), audio_seconds=audio.duration or 0.0, engine=body.engine
+    )
     transcription = Transcription(
         user_id=user.id,
-        tenant_id=user.tenant_id,
+        tenant_id=tenant_of(user),
         audio_file_id=audio.id,
         requested_language=body.language,
         mode=body.mode,
@@ -166,7 +172,7 @@ async def request_transcription(
     await session.flush()
     job = Job(
         user_id=user.id,
-        tenant_id=user.tenant_id,
+        tenant_id=tenant_of(user),
         type=JobType.transcription,
         audio_file_id=audio.id,
         transcription_id=transcription.id,
@@ -181,7 +187,7 @@ async def request_transcription(
 
 
 def owned_transcriptions(user: User) -> Select[Transcription]:
-    return select(Transcription).where(Transcription.user_id == user.id)
+    return select(Transcription).where(visible(Transcription, user))
 
 
 async def get_transcription(
@@ -309,6 +315,7 @@ async def delete_transcription(
         await mark_cancelled(session, job)
     await session.delete(transcription)
     await session.flush()
+    await audit.record_for(session, user, audit.Action.delete, "transcription", transcription_id)
 
 
 async def export_transcription(

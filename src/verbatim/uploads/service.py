@@ -30,6 +30,7 @@ from verbatim.errors import AppError, Conflict, NotFound, PayloadTooLarge, Unsup
 from verbatim.kit.filenames import clean_text, display_name
 from verbatim.media.probe_pool import MediaTooShort, ProbeFailed
 from verbatim.models import AudioFile, SourceType, UploadSession, UploadStatus, User
+from verbatim.quotas import service as quotas
 from verbatim.storage import (
     STAGING_PREFIX,
     ObjectNotFound,
@@ -39,6 +40,7 @@ from verbatim.storage import (
     local_copy,
 )
 from verbatim.storage.put_checks import register_put_check
+from verbatim.tenancy.scope import tenant_of, visible
 
 if TYPE_CHECKING:
     from verbatim.services import Services
@@ -109,7 +111,7 @@ def part_size_for(size: int, configured: int) -> int:
 
 
 def owned_uploads(user: User) -> Select[UploadSession]:
-    return select(UploadSession).where(UploadSession.user_id == user.id)
+    return select(UploadSession).where(visible(UploadSession, user))
 
 
 async def get_upload(
@@ -133,11 +135,13 @@ async def create_upload(
 ) -> tuple[UploadSession, UploadUrls]:
     if size > settings.direct_upload_max_bytes:
         raise PayloadTooLarge(details={"max_bytes": settings.direct_upload_max_bytes})
+    # Refused now rather than after the bytes were sent (checked again when completed).
+    await quotas.check_job(session, settings, tenant_of(user), upload=True, adding_bytes=size)
     now = datetime.now(UTC)
     upload = UploadSession(
         id=uuid.uuid4(),
         user_id=user.id,
-        tenant_id=user.tenant_id,
+        tenant_id=tenant_of(user),
         filename=display_name(filename),
         declared_size=size,
         content_type=(clean_text(content_type)[:255] or None) if content_type else None,
@@ -235,6 +239,7 @@ async def complete_upload(
                         staged,
                         source_type=SourceType.presigned,
                         transcode=transcode_from(settings),
+                        settings=settings,
                     )
                     delete_staging_after_commit(session, storage, upload.staging_key)
                     return await _finish(session, user, upload.id, audio, duplicate)

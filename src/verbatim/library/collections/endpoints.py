@@ -8,7 +8,7 @@ import uuid
 from fastapi import APIRouter, Request, status
 from fastapi.responses import RedirectResponse, Response
 
-from verbatim.deps import CurrentUser, ServicesDep, SessionDep
+from verbatim.deps import CurrentUser, ServicesDep, SessionDep, SettingsDep
 from verbatim.errors import AppError, Conflict
 from verbatim.kit.http import absolute_url, content_disposition, range_response
 from verbatim.kit.pagination import DEFAULT_LIMIT, Limit, Offset, PageQuery
@@ -167,12 +167,16 @@ async def remove_item(
     },
 )
 async def export_collection(
-    collection_id: uuid.UUID, body: CollectionExportCreate, user: CurrentUser, session: SessionDep
+    collection_id: uuid.UUID,
+    body: CollectionExportCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> object:
     """Queue a `collection_export` job: one file per format for every completed transcription,
     in the collection's order, plus `manifest.json` (order, titles, what was skipped). Follow it
     at GET /api/v1/jobs/{job_id}; download it from `download_url` once completed."""
-    job = await service.request_export(session, user, collection_id, body)
+    job = await service.request_export(session, user, collection_id, body, settings)
     return {
         "job_id": job.id,
         "status": job.status,

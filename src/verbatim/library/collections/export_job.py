@@ -40,6 +40,7 @@ from verbatim.models import (
 )
 from verbatim.models.base import utcnow
 from verbatim.storage import EXPORTS_PREFIX, StorageUnavailable
+from verbatim.tenancy.scope import act_in
 from verbatim.transcriptions import service as transcriptions
 
 log = structlog.get_logger(__name__)
@@ -51,6 +52,7 @@ ZIP_PREFIX = "collection-export-"
 class Inputs:
     job_id: uuid.UUID
     user_id: uuid.UUID
+    tenant_id: uuid.UUID
     collection_id: uuid.UUID
     collection_name: str
     collection_description: str | None
@@ -81,7 +83,7 @@ class CollectionExportJob(JobKind[Inputs, Built]):
         collection = await session.scalar(
             select(Collection).where(
                 Collection.id == uuid.UUID(str(job.payload["collection_id"])),
-                Collection.user_id == job.user_id,
+                Collection.tenant_id == job.tenant_id,
             )
         )
         if collection is None:
@@ -100,13 +102,14 @@ class CollectionExportJob(JobKind[Inputs, Built]):
             .join(AudioFile, AudioFile.id == Transcription.audio_file_id)
             .where(
                 TranscriptionCollection.collection_id == collection.id,
-                Transcription.user_id == job.user_id,
+                Transcription.tenant_id == job.tenant_id,
             )
             .order_by(TranscriptionCollection.position, TranscriptionCollection.transcription_id)
         )
         return Inputs(
             job_id=job.id,
             user_id=job.user_id,
+            tenant_id=job.tenant_id,
             collection_id=collection.id,
             collection_name=collection.name,
             collection_description=collection.description,
@@ -191,6 +194,7 @@ class CollectionExportJob(JobKind[Inputs, Built]):
             user = await session.get(User, inputs.user_id)
             if user is None:
                 raise JobFailed("user_missing", "The account was deleted")
+            act_in(user, inputs.tenant_id)  # the job's library, authorised when it was queued
             for fmt in inputs.formats:
                 try:
                     rendered = await transcriptions.export_transcription(

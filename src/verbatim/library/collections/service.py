@@ -21,6 +21,8 @@ from sqlalchemy import Select, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from verbatim.audit import service as audit
+from verbatim.config import Settings
 from verbatim.errors import Conflict, NotFound, ValidationFailed
 from verbatim.jobs.service import defer
 from verbatim.kit.pagination import KeysetPage, PageRequest, keyset_paginate, paginate
@@ -41,6 +43,8 @@ from verbatim.models import (
     User,
 )
 from verbatim.models.base import utcnow
+from verbatim.quotas import service as quotas
+from verbatim.tenancy.scope import tenant_of, visible
 from verbatim.transcriptions import export
 from verbatim.transcriptions.service import get_transcription
 
@@ -48,7 +52,7 @@ POSITION_GAP = 1 << 16
 
 
 def owned_collections(user: User) -> Select[Collection]:
-    return select(Collection).where(Collection.user_id == user.id)
+    return select(Collection).where(visible(Collection, user))
 
 
 async def get_collection(
@@ -103,7 +107,7 @@ async def create_collection(
     session: AsyncSession, user: User, body: CollectionCreate
 ) -> Collection:
     collection = Collection(
-        user_id=user.id, tenant_id=user.tenant_id, name=body.name, description=body.description
+        user_id=user.id, tenant_id=tenant_of(user), name=body.name, description=body.description
     )
     session.add(collection)
     await session.flush()
@@ -136,6 +140,7 @@ async def delete_collection(session: AsyncSession, user: User, collection_id: uu
     collection = await get_collection(session, user, collection_id, lock=True)
     await session.delete(collection)
     await session.flush()
+    await audit.record_for(session, user, audit.Action.delete, "collection", collection_id)
 
 
 # --- items -------------------------------------------------------------------------------------
@@ -389,7 +394,11 @@ def check_formats(formats: list[str]) -> list[str]:
 
 
 async def request_export(
-    session: AsyncSession, user: User, collection_id: uuid.UUID, body: CollectionExportCreate
+    session: AsyncSession,
+    user: User,
+    collection_id: uuid.UUID,
+    body: CollectionExportCreate,
+    settings: Settings | None = None,
 ) -> Job:
     """The export job and its queue entry, in the request's transaction."""
     formats = check_formats(body.formats)
@@ -399,9 +408,11 @@ async def request_export(
     )
     if not count:
         raise Conflict("The collection has no transcriptions to export", code="collection_empty")
+    if settings is not None:
+        await quotas.check_job(session, settings, tenant_of(user))
     job = Job(
         user_id=user.id,
-        tenant_id=user.tenant_id,
+        tenant_id=tenant_of(user),
         type=JobType.collection_export,
         stage="queued",
         payload={"collection_id": str(collection.id), "formats": formats},
@@ -424,7 +435,7 @@ async def get_export_job(
     job = await session.scalar(
         select(Job).where(
             Job.id == job_id,
-            Job.user_id == user.id,
+            visible(Job, user),
             Job.type == JobType.collection_export,
             Job.payload["collection_id"].astext == str(collection_id),
         )

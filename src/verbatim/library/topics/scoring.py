@@ -75,7 +75,8 @@ class TopicText:
 
 @dataclass
 class Inputs:
-    user_id: uuid.UUID
+    # The job's tenant: topics, transcriptions and chunks of that one library.
+    tenant_id: uuid.UUID
     topics: list[TopicText]
     transcription_ids: list[uuid.UUID]
 
@@ -173,7 +174,7 @@ _SIMILAR_CHUNKS = text(
                    1 - (c.embedding <=> CAST(:vector AS vector)) AS similarity
             FROM transcription_chunk c
             WHERE c.transcription_id = ANY(CAST(:ids AS uuid[]))
-              AND c.user_id = :user_id
+              AND c.tenant_id = :tenant_id
               AND c.embedding_model = :model
         ) d
     ) ranked
@@ -184,7 +185,7 @@ _SIMILAR_CHUNKS = text(
 
 async def best_passages(
     session: AsyncSession,
-    user_id: uuid.UUID,
+    tenant_id: uuid.UUID,
     transcription_ids: list[uuid.UUID],
     vector: Sequence[float],
     model: str,
@@ -197,7 +198,7 @@ async def best_passages(
             {
                 "ids": transcription_ids[i : i + BATCH],
                 "vector": literal,
-                "user_id": user_id,
+                "tenant_id": tenant_id,
                 "model": model,
                 "k": PASSAGES,
             },
@@ -223,9 +224,9 @@ class TopicScoringJob(JobKind[Inputs, Scored]):
         self._embed = embed
 
     async def claim(self, session: AsyncSession, job: Job) -> Inputs:
-        topics = select(Topic).where(Topic.user_id == job.user_id)
+        topics = select(Topic).where(Topic.tenant_id == job.tenant_id)
         transcriptions = select(Transcription.id).where(
-            Transcription.user_id == job.user_id,
+            Transcription.tenant_id == job.tenant_id,
             Transcription.status == TranscriptionStatus.completed,
         )
         if "topic_id" in job.payload:
@@ -236,7 +237,7 @@ class TopicScoringJob(JobKind[Inputs, Scored]):
         found = list(await session.scalars(topics.order_by(Topic.created_at, Topic.id)))
         ids = list(await session.scalars(transcriptions.order_by(Transcription.id)))
         return Inputs(
-            user_id=job.user_id,
+            tenant_id=job.tenant_id,
             topics=[TopicText(t.id, t.version, t.name, t.description) for t in found],
             # A topic deleted, or a transcription deleted or reprocessing: nothing to score.
             transcription_ids=ids if found else [],
@@ -258,7 +259,7 @@ class TopicScoringJob(JobKind[Inputs, Scored]):
             await ctx.progress(100.0 * n / len(inputs.topics))
             async with session_scope(ctx.services.sessionmaker) as session:
                 found = await best_passages(
-                    session, inputs.user_id, inputs.transcription_ids, vector, model
+                    session, inputs.tenant_id, inputs.transcription_ids, vector, model
                 )
             for tid, passages in found.items():
                 for p in passages:

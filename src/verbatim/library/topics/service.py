@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from verbatim.audit import service as audit
 from verbatim.errors import Conflict, NotFound
 from verbatim.jobs.service import defer
 from verbatim.kit.pagination import paginate
@@ -30,11 +31,12 @@ from verbatim.models import (
     User,
 )
 from verbatim.models.base import utcnow
+from verbatim.tenancy.scope import tenant_of, visible
 from verbatim.transcriptions.service import get_transcription
 
 
 def owned_topics(user: User) -> Select[Topic]:
-    return select(Topic).where(Topic.user_id == user.id)
+    return select(Topic).where(visible(Topic, user))
 
 
 async def get_topic(session: AsyncSession, user: User, topic_id: uuid.UUID) -> Topic:
@@ -68,7 +70,7 @@ async def _flush_unique(session: AsyncSession, name: str) -> None:
         async with session.begin_nested():
             await session.flush()
     except IntegrityError as exc:
-        if "uq_topic_user_name" in str(exc.orig):
+        if "uq_topic_tenant_name" in str(exc.orig):
             raise _name_taken(name) from exc
         raise
 
@@ -78,14 +80,14 @@ async def create_topic(session: AsyncSession, user: User, body: TopicCreate) -> 
     await _check_name_free(session, user, body.name)
     topic = Topic(
         user_id=user.id,
-        tenant_id=user.tenant_id,
+        tenant_id=tenant_of(user),
         name=body.name,
         description=body.description,
         version=1,
     )
     session.add(topic)
     await _flush_unique(session, body.name)
-    job = await queue_scoring(session, user.id, user.tenant_id, topic_id=topic.id)
+    job = await queue_scoring(session, user.id, tenant_of(user), topic_id=topic.id)
     await session.refresh(topic)
     return topic, job
 
@@ -109,7 +111,7 @@ async def update_topic(
         topic.version += 1
         topic.updated_at = utcnow()
         await _flush_unique(session, topic.name)
-        job = await queue_scoring(session, user.id, user.tenant_id, topic_id=topic.id)
+        job = await queue_scoring(session, user.id, tenant_of(user), topic_id=topic.id)
     await session.refresh(topic)
     return topic, job
 
@@ -119,6 +121,7 @@ async def delete_topic(session: AsyncSession, user: User, topic_id: uuid.UUID) -
     topic = await get_topic(session, user, topic_id)
     await session.delete(topic)
     await session.flush()
+    await audit.record_for(session, user, audit.Action.delete, "topic", topic_id)
 
 
 async def list_topics(
@@ -243,7 +246,7 @@ async def topic_transcriptions(
     topic = await get_topic(session, user, topic_id)
     stmt = _assignments().where(
         TranscriptionTopic.topic_id == topic.id,
-        Transcription.user_id == user.id,
+        visible(Transcription, user),
         TranscriptionTopic.status.in_(_statuses(status)),
     )
     return await _page(session, _by_confidence(stmt), limit, offset)
@@ -261,7 +264,7 @@ async def transcription_topics(
     transcription = await get_transcription(session, user, transcription_id)
     stmt = _assignments().where(
         TranscriptionTopic.transcription_id == transcription.id,
-        Topic.user_id == user.id,
+        visible(Topic, user),
         TranscriptionTopic.status.in_(_statuses(status)),
     )
     return await _page(session, _by_confidence(stmt), limit, offset)
@@ -356,8 +359,8 @@ async def queue_scoring_after_indexing(
     tenant_id: uuid.UUID,
 ) -> Job | None:
     """Called by search.index in the transaction that stores a transcription's chunks: score it
-    against its owner's topics, when they have any."""
-    has_topics = await session.scalar(select(Topic.id).where(Topic.user_id == user_id).limit(1))
+    against its tenant's topics, when it has any."""
+    has_topics = await session.scalar(select(Topic.id).where(Topic.tenant_id == tenant_id).limit(1))
     if has_topics is None:
         return None
     return await queue_scoring(session, user_id, tenant_id, transcription_id=transcription_id)

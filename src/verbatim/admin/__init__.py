@@ -1,0 +1,1 @@
+"""Platform administration (users with `role: admin`)."""

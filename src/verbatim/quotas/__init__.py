@@ -1,0 +1,1 @@
+"""Per-tenant quotas, checked before work is queued (decision 0019)."""

@@ -1,0 +1,1 @@
+"""Tenants: membership, roles, the active tenant of a request and the one ownership filter."""
