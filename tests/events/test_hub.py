@@ -56,7 +56,7 @@ async def test_a_stream_ends_cleanly_when_nothing_can_listen(tmp_path: object) -
 
     hub = JobEventHub(f"postgresql://postgres:@/none?host={tmp_path}", reconnect_s=0.1)
     started = time.monotonic()
-    stream = user_stream(hub, None, uuid.uuid4(), None, [], time.monotonic())  # type: ignore[arg-type]
+    stream = user_stream(hub, None, uuid.uuid4(), None, [], time.monotonic(), uuid.uuid4())  # type: ignore[arg-type]
     assert [e async for e in _ended_quietly(stream)] == []
     assert 5 < time.monotonic() - started < 30  # waited for the listener, then gave up
     assert hub.subscriber_count == 0 and not hub.listening and hub.connects == 0

@@ -14,6 +14,7 @@ from verbatim.deps import CurrentUser, ServicesDep, SessionDep
 from verbatim.events import service
 from verbatim.events.hub import JobEventHub
 from verbatim.jobs.service import get_job
+from verbatim.tenancy.scope import tenant_of
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 
@@ -64,7 +65,7 @@ async def job_events(
     stream = service.job_stream(
         _hub(request),
         services.sessionmaker,
-        user.id,
+        job.user_id,  # the owner's events: a member watching another member's job sees it
         job.id,
         last_seq,
         service.job_event(job),
@@ -81,13 +82,14 @@ async def user_events(
     services: ServicesDep,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """Every change of your jobs as server-sent events (`event: job`), open until you close it.
-    Without `Last-Event-ID` it starts with the jobs still pending or running; with one, with
-    each job changed since (its current state, most recent 1,000)."""
+    """Every change of your jobs in the active tenant as server-sent events (`event: job`),
+    open until you close it. Without `Last-Event-ID` it starts with the jobs still pending or
+    running; with one, with each job changed since (its current state, most recent 1,000)."""
     last_seq = service.parse_last_event_id(last_event_id)
     read_at = time.monotonic()
-    initial = await service.changed_since(session, user.id, last_seq)
+    tenant = tenant_of(user)
+    initial = await service.changed_since(session, user.id, tenant, last_seq)
     stream = service.user_stream(
-        _hub(request), services.sessionmaker, user.id, last_seq, initial, read_at
+        _hub(request), services.sessionmaker, user.id, last_seq, initial, read_at, tenant
     )
     return EventSourceResponse(_ended_quietly(stream), ping=services.settings.events_heartbeat_s)

@@ -34,6 +34,7 @@ def job_event(job: Job) -> dict[str, Any]:
         "seq": job.event_seq,
         "id": str(job.id),
         "user_id": str(job.user_id),
+        "tenant_id": str(job.tenant_id),
         "type": job.type.value,
         "status": job.status.value,
         "progress": job.progress,
@@ -45,7 +46,7 @@ def job_event(job: Job) -> dict[str, Any]:
 
 
 def to_sse(event: dict[str, Any]) -> dict[str, Any]:
-    public = {k: v for k, v in event.items() if k not in ("user_id", "seq")}
+    public = {k: v for k, v in event.items() if k not in ("user_id", "tenant_id", "seq")}
     return {"event": "job", "id": str(event["seq"]), "data": json.dumps(public)}
 
 
@@ -119,10 +120,11 @@ async def job_stream(
 
 
 async def changed_since(
-    session: AsyncSession, user_id: uuid.UUID, since: int | None
+    session: AsyncSession, user_id: uuid.UUID, tenant_id: uuid.UUID, since: int | None
 ) -> list[dict[str, Any]]:
-    """The jobs changed after event `since` (None: the jobs still pending or running)."""
-    stmt = select(Job).where(Job.user_id == user_id)
+    """The user's jobs in one tenant changed after event `since` (None: the jobs still pending
+    or running)."""
+    stmt = select(Job).where(Job.user_id == user_id, Job.tenant_id == tenant_id)
     if since is None:
         stmt = stmt.where(Job.status.in_([JobStatus.pending, JobStatus.running]))
     else:
@@ -133,11 +135,14 @@ async def changed_since(
 
 
 async def _changed_since(
-    sessionmaker: async_sessionmaker[AsyncSession], user_id: uuid.UUID, since: int | None
+    sessionmaker: async_sessionmaker[AsyncSession],
+    user_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    since: int | None,
 ) -> list[dict[str, Any]]:
     try:
         async with session_scope(sessionmaker) as session:
-            return await changed_since(session, user_id, since)
+            return await changed_since(session, user_id, tenant_id, since)
     except Exception as exc:
         log.warning("job_events_read_failed", error=str(exc))
         raise StreamInterrupted from exc
@@ -150,17 +155,24 @@ async def user_stream(
     last_seq: int | None,
     initial: list[dict[str, Any]],
     read_at: float,
+    tenant_id: uuid.UUID,
 ) -> AsyncIterator[dict[str, Any]]:
-    """Every job of one user: `initial` (what changed since `last_seq`, or the active jobs, as
-    the endpoint read it at `read_at`), then live."""
+    """Every job of one user in the request's tenant (a personal library and an organisation
+    never mix): `initial` (what changed since `last_seq`, or the active jobs, as the endpoint
+    read it at `read_at`), then live."""
     sub, covered = await _subscribe(hub, user_id, read_at)
+    tenant = str(tenant_id)
     try:
         seen: dict[str, int] = {}  # per job, the last event number sent
         high = last_seq if last_seq is not None else 0
-        batch = initial if covered else await _changed_since(sessionmaker, user_id, last_seq)
+        batch = (
+            initial if covered else await _changed_since(sessionmaker, user_id, tenant_id, last_seq)
+        )
         while True:
             for event in batch:
                 if event.get("resync"):
+                    continue
+                if event.get("tenant_id") != tenant:
                     continue
                 if event["seq"] > seen.get(event["id"], -1) and (
                     last_seq is None or event["seq"] > last_seq
@@ -170,7 +182,7 @@ async def user_stream(
                     yield to_sse(event)
             event = await sub.queue.get()
             if event.get("resync"):
-                batch = await _changed_since(sessionmaker, user_id, high)
+                batch = await _changed_since(sessionmaker, user_id, tenant_id, high)
             else:
                 batch = [event]
     finally:

@@ -33,6 +33,7 @@ BEGIN
         'seq', NEW.event_seq,
         'id', NEW.id,
         'user_id', NEW.user_id,
+        'tenant_id', NEW.tenant_id,
         'type', NEW.type,
         'status', NEW.status,
         'progress', NEW.progress,
