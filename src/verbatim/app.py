@@ -17,7 +17,7 @@ from verbatim.auth.endpoints import router as auth_router
 from verbatim.config import Settings, get_settings
 from verbatim.downloads.endpoints import router as downloads_router
 from verbatim.engines.process_pool import EnginePool
-from verbatim.errors import document_errors, install_error_handlers
+from verbatim.errors import document_errors, install_error_handlers, register_error_style
 from verbatim.health.endpoints import router as health_router
 from verbatim.jobs.endpoints import router as jobs_router
 from verbatim.kit.body_timeout import BodyIdleTimeoutMiddleware
@@ -26,6 +26,8 @@ from verbatim.kit.schemas import storable_params
 from verbatim.library.collections.endpoints import router as collections_router
 from verbatim.library.topics.endpoints import router as topics_router
 from verbatim.logs import configure_logging
+from verbatim.openai_api import errors as openai_errors
+from verbatim.openai_api.endpoints import router as openai_router
 from verbatim.runtime import run_runtime
 from verbatim.search.endpoints import router as search_router
 from verbatim.speakers.endpoints import router as speakers_router
@@ -109,6 +111,7 @@ def create_app(
     app.add_middleware(BodyIdleTimeoutMiddleware, idle_timeout_s=settings.body_idle_timeout_s)
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
+    register_error_style(openai_errors.PREFIX, openai_errors.render)
     routers = (
         health_router,
         auth_router,
@@ -120,6 +123,7 @@ def create_app(
         search_router,
         collections_router,
         topics_router,
+        openai_router,
     )
     for router in routers:
         app.include_router(router)

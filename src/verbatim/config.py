@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     # to one of the owner's voice profiles is labelled with the profile's name.
     voice_match_threshold: float = Field(default=0.63, ge=0.0, le=1.0)
 
+    # OpenAI-compatible API (/v1/audio/...): how long a request waits for its transcription
+    # job; past it the answer is 504 `job_timeout` naming the job to poll (decision 0017).
+    openai_wait_timeout_s: float = Field(default=300.0, gt=0)
+
     # Worker: run it inside `verbatim serve` (embedded mode) or only in `verbatim worker`.
     run_worker_in_api: bool = True
     worker_transcriptions: int = Field(default=1, ge=1, description="transcriptions run at once")

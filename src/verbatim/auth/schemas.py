@@ -49,6 +49,14 @@ class UserOut(BaseModel):
     role: str
     tenant_id: uuid.UUID
     created_at: datetime
+    openai_store: bool = Field(
+        description="OpenAI-compatible API: keep each request's audio and transcript in the "
+        "library unless the request says otherwise"
+    )
+
+
+class UserPreferencesIn(RequestModel):
+    openai_store: bool | None = None
 
 
 class ApiKeyIn(RequestModel):

@@ -12,6 +12,7 @@ from verbatim.models.tenant import Tenant
 from verbatim.models.topic import AssignedBy, AssignmentStatus, Topic, TranscriptionTopic
 from verbatim.models.transcription import (
     Mode,
+    PartialSegment,
     Segment,
     Speaker,
     Transcription,
@@ -32,6 +33,7 @@ __all__ = [
     "JobStatus",
     "JobType",
     "Mode",
+    "PartialSegment",
     "RateLimit",
     "RefreshToken",
     "Role",
