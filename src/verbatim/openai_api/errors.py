@@ -63,6 +63,10 @@ def render(
 ) -> tuple[dict[str, Any], dict[str, str]]:
     extra: dict[str, Any] = {}
     param = _PARAMS.get(code)
+    if code == "invalid_token":
+        # A bearer that is neither a valid API key nor an access token: to an OpenAI client
+        # that is a wrong key.
+        code, message = "invalid_api_key", "Incorrect API key provided"
     if isinstance(details, dict):
         extra = {k: v for k, v in details.items() if k != "param"}
         param = details.get("param", param)
