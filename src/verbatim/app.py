@@ -26,6 +26,9 @@ from verbatim.kit.schemas import storable_params
 from verbatim.library.collections.endpoints import router as collections_router
 from verbatim.library.topics.endpoints import router as topics_router
 from verbatim.logs import configure_logging
+from verbatim.metrics.endpoints import install_collectors
+from verbatim.metrics.endpoints import router as metrics_router
+from verbatim.metrics.http import MetricsMiddleware
 from verbatim.openai_api import errors as openai_errors
 from verbatim.openai_api.endpoints import router as openai_router
 from verbatim.runtime import run_runtime
@@ -110,6 +113,9 @@ def create_app(
     # Inside the request context (added first = innermost): its 408s carry the request id.
     app.add_middleware(BodyIdleTimeoutMiddleware, idle_timeout_s=settings.body_idle_timeout_s)
     app.add_middleware(RequestContextMiddleware)
+    # Outermost: it times the whole answer and reads the route template the router matched.
+    app.add_middleware(MetricsMiddleware)
+    install_collectors()
     install_error_handlers(app)
     register_error_style(openai_errors.PREFIX, openai_errors.render)
     routers = (
@@ -129,6 +135,7 @@ def create_app(
         app.include_router(router)
     app.include_router(uploads_router)
     app.include_router(storage_router)  # presigned URLs of the local backend
+    app.include_router(metrics_router)
     # OpenAPI lists the 401/404/422 (and declared) error answers with the error schema.
     document_errors(app)
     return app

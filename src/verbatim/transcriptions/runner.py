@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from verbatim.engines.base import DialogueOptions, EngineError, EngineResult, TranscribeOptions
 from verbatim.engines.models import resolve_model_async
 from verbatim.jobs.lifecycle import JobContext, JobFailed, JobKind, TransientJobError
+from verbatim.metrics import instruments as metrics
 from verbatim.models import (
     AudioFile,
     Job,
@@ -138,6 +139,9 @@ class TranscriptionJob(JobKind[Inputs, EngineResult]):
         # that keeps nothing deletes its transcription once answered: no index for it.
         if not transcription.options.get("ephemeral"):
             await queue_index(session, transcription)
+        metrics.record_transcription(
+            transcription.model_name, result.duration, result.processing_time_s
+        )
         log.info(
             "transcription_completed",
             transcription_id=str(transcription.id),
