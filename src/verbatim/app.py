@@ -117,7 +117,7 @@ def create_app(
     app.add_middleware(MetricsMiddleware)
     install_collectors()
     install_error_handlers(app)
-    register_error_style(openai_errors.PREFIX, openai_errors.render)
+    register_error_style(openai_errors.PREFIX, openai_errors.render, openai_errors.SCHEMA)
     routers = (
         health_router,
         auth_router,

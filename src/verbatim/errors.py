@@ -152,11 +152,19 @@ def _body(request: Request, code: str, message: str, details: Any = None) -> dic
 # a function giving the body and any extra headers for (request, status, code, message, details).
 ErrorRenderer = Callable[[Request, int, str, str, Any], tuple[dict[str, Any], dict[str, str]]]
 _styles: list[tuple[str, ErrorRenderer]] = []
+# For OpenAPI: the schema name and JSON schema of each style's error body.
+_style_schemas: dict[str, tuple[str, dict[str, Any]]] = {}
 
 
-def register_error_style(prefix: str, renderer: ErrorRenderer) -> None:
+def register_error_style(
+    prefix: str,
+    renderer: ErrorRenderer,
+    schema: tuple[str, dict[str, Any]] | None = None,
+) -> None:
     if all(p != prefix for p, _ in _styles):
         _styles.append((prefix, renderer))
+    if schema is not None:
+        _style_schemas[prefix] = schema
 
 
 def error_json(
@@ -344,8 +352,14 @@ def document_errors(app: FastAPI) -> None:
         error_schema = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(error_schema.pop("$defs", {}))
         components["ErrorResponse"] = error_schema
-        ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+        standard = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+        for name, style_schema in _style_schemas.values():
+            components[name] = style_schema
         for path, operations in schema.get("paths", {}).items():
+            ref = standard
+            for prefix, (name, _) in _style_schemas.items():
+                if path.startswith(prefix):
+                    ref = {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
                 codes = {int(c) for c in responses if c.isdigit() and int(c) >= 400}

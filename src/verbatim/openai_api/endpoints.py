@@ -61,7 +61,11 @@ _ANSWERS: dict[int | str, dict[str, Any]] = {
         "stream=true, text/event-stream",
         "content": {"text/plain": {}, "text/event-stream": {}},
     },
-    400: {"description": "OpenAI error shape: invalid_value, model_not_found, ..."},
+    400: {"description": "invalid_value, missing_model, model_not_found, empty_file, ..."},
+    409: {"description": "job_cancelled"},
+    413: {"description": "file_too_large"},
+    415: {"description": "unsupported_media"},
+    500: {"description": "the transcription job failed"},
     504: {"description": "job_timeout: still running; the error names the job to poll"},
 }
 
@@ -130,7 +134,7 @@ async def create_translation(
     return await _audio(request, caller, services, "translate")
 
 
-@router.get("/models")
+@router.get("/models", responses={200: {"description": "OpenAI's model list"}})
 async def list_models(caller: ApiCaller, services: ServicesDep) -> dict[str, Any]:
     """The models a request may name: OpenAI's names (the default model), engines, and the
     installed local models."""
@@ -140,7 +144,7 @@ async def list_models(caller: ApiCaller, services: ServicesDep) -> dict[str, Any
     return {"object": "list", "data": data}
 
 
-@router.get("/models/{model_id:path}")
+@router.get("/models/{model_id:path}", responses={404: {"description": "model_not_found"}})
 async def get_model(model_id: str, caller: ApiCaller, services: ServicesDep) -> dict[str, Any]:
     import asyncio
 

@@ -85,3 +85,25 @@ def render(
     }
     headers = {} if status in (429, 503) else {"x-should-retry": "false"}
     return body, headers
+
+
+# The error body for OpenAPI (errors.document_errors lists it on every /v1 error answer).
+SCHEMA: tuple[str, dict[str, Any]] = (
+    "OpenAIErrorResponse",
+    {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["message", "type", "param", "code"],
+                "properties": {
+                    "message": {"type": "string"},
+                    "type": {"type": "string"},
+                    "param": {"type": ["string", "null"]},
+                    "code": {"type": ["string", "null"]},
+                },
+            }
+        },
+    },
+)
