@@ -455,3 +455,30 @@ async def test_timeout_names_the_job_to_poll(
         assert "job_id" not in caught.value.body  # type: ignore[operator]
         counts = await library(user)
         assert counts["transcriptions"] == 1  # the first request's, kept
+
+
+async def test_stream_keepalive_comments_are_skipped_by_clients(
+    served: Served, carol: KeyUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from verbatim.openai_api import streaming
+
+    monkeypatch.setattr(streaming, "KEEPALIVE_S", 0.0)  # a comment on every quiet poll
+    raw_lines: list[str] = []
+    async with carol.http.stream(
+        "POST",
+        f"{served.v1}/audio/transcriptions",
+        headers={"Authorization": f"Bearer {carol.key}"},
+        data={"model": "whisper-1", "stream": "true"},
+        files={"file": ("speech.wav", SPEECH.read_bytes(), "audio/wav")},
+    ) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        async for line in r.aiter_lines():
+            raw_lines.append(line)
+    assert ": keepalive" in raw_lines
+    with SPEECH.open("rb") as fh:
+        stream = await carol.sdk(served.v1).audio.transcriptions.create(
+            model="whisper-1", file=fh, stream=True
+        )
+        events = [e async for e in stream]
+    assert events[-1].type == "transcript.text.done" and "fox" in events[-1].text.lower()

@@ -30,6 +30,9 @@ from verbatim.services import Services
 from verbatim.transcriptions.partial import read_partial
 
 POLL_S = 0.2
+# A comment line after this long without an event, so proxies do not close an idle stream (SSE
+# clients, the OpenAI SDK's included, skip comment lines).
+KEEPALIVE_S = 15.0
 
 
 def _event(payload: dict[str, Any]) -> bytes:
@@ -60,6 +63,7 @@ async def events(
 ) -> AsyncIterator[bytes]:
     sent = 0  # index of the next segment to send
     deadline = time.monotonic() + timeout_s
+    last_event = time.monotonic()
     try:
         while True:
             outcome = await service.job_outcome(services, started.job_id)
@@ -78,6 +82,10 @@ async def events(
                 if index == sent:  # in order, never twice
                     yield _delta(index, seg_text)
                     sent += 1
+                    last_event = time.monotonic()
+            if time.monotonic() - last_event >= KEEPALIVE_S:
+                yield b": keepalive\n\n"
+                last_event = time.monotonic()
             if time.monotonic() >= deadline:
                 yield _error_event(service.timed_out(started, timeout_s))
                 return
