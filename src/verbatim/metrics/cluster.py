@@ -36,13 +36,21 @@ class Snapshot:
     taken_at: float = 0.0
 
 
-_snapshot = Snapshot()
+# One per runtime (a process has one; tests open several, each on its own database).
+_snapshots: dict[int, Snapshot] = {}
+
+
+def _current() -> Snapshot:
+    try:
+        return _snapshots.get(id(get_services()), Snapshot())
+    except RuntimeError:
+        return Snapshot()
 
 
 async def refresh(services: Services, *, force: bool = False) -> Snapshot:
-    global _snapshot
-    if not force and time.monotonic() - _snapshot.taken_at < CACHE_S:
-        return _snapshot
+    cached = _snapshots.get(id(services))
+    if cached is not None and not force and time.monotonic() - cached.taken_at < CACHE_S:
+        return cached
     stalled_after = services.settings.stalled_after_s
     async with session_scope(services.autocommit_sessionmaker) as session:
         queue = (
@@ -68,20 +76,23 @@ async def refresh(services: Services, *, force: bool = False) -> Snapshot:
             ),
             {"s": stalled_after},
         )
-    _snapshot = Snapshot(
+    snapshot = Snapshot(
         queue=[(str(q), str(s), int(n)) for q, s, n in queue],
         jobs=[(str(t), str(s), int(n)) for t, s, n in jobs],
         workers=int(workers or 0),
         taken_at=time.monotonic(),
     )
-    return _snapshot
+    if len(_snapshots) > 16:  # runtimes that ended (tests)
+        _snapshots.clear()
+    _snapshots[id(services)] = snapshot
+    return snapshot
 
 
 class ClusterCollector(Collector):
     """Reads the last snapshot and the pool at collection time (registered once)."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        snap = _snapshot
+        snap = _current()
         if snap.taken_at:
             queue = GaugeMetricFamily(
                 "verbatim_queue_jobs",
