@@ -133,6 +133,18 @@ class Settings(BaseSettings):
     # to one of the owner's voice profiles is labelled with the profile's name.
     voice_match_threshold: float = Field(default=0.63, ge=0.0, le=1.0)
 
+    # OpenAI-compatible API (/v1/audio/...): how long a request waits for its transcription
+    # job; past it the answer is 504 `job_timeout` naming the job to poll (decision 0017).
+    openai_wait_timeout_s: float = Field(default=300.0, gt=0)
+
+    # Prometheus metrics (decision 0017): GET /metrics on the API port needs this bearer token
+    # (unset: that route answers 404). VERBATIM_METRICS_PORT serves them on a separate listener
+    # without a token, bound to VERBATIM_METRICS_HOST; every process (API, worker) serves its
+    # own figures there.
+    metrics_token: str | None = None
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+
     # Worker: run it inside `verbatim serve` (embedded mode) or only in `verbatim worker`.
     run_worker_in_api: bool = True
     worker_transcriptions: int = Field(default=1, ge=1, description="transcriptions run at once")

@@ -100,3 +100,16 @@ async def current_user(
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+async def api_caller(
+    request: Request,
+    services: ServicesDep,
+    token: Annotated[str | None, Depends(_bearer)],
+) -> User:
+    """The caller, for endpoints that run their own units of work (no request session): the
+    OpenAI-compatible API, whose requests wait minutes for a job."""
+    return await _authenticate(request, services, token)
+
+
+ApiCaller = Annotated[User, Depends(api_caller)]

@@ -22,6 +22,8 @@ from verbatim.db import make_engine, make_sessionmaker
 from verbatim.engines.models import resolve_model
 from verbatim.engines.process_pool import EngineConfig, EnginePool
 from verbatim.media.probe_pool import default_pool
+from verbatim.metrics.endpoints import install_collectors, refresh_forever
+from verbatim.metrics.endpoints import serve_port as serve_metrics_port
 from verbatim.queue import DEFAULT_QUEUE, TRANSCRIPTION_QUEUE, queue
 from verbatim.services import Services, set_services
 from verbatim.storage import make_storage
@@ -90,6 +92,7 @@ async def run_runtime(
         engine_pool=engine_pool if with_worker else None,
     )
     set_services(services)
+    install_collectors()
     # Start the probe workers in the background, so the first upload does not wait 1-4 s.
     warming = asyncio.create_task(asyncio.to_thread(default_pool().warm), name="probe-warm")
     # A connector of this runtime's own: tests open several runtimes in one process.
@@ -104,7 +107,18 @@ async def run_runtime(
                         if own_pool:
                             await engine_pool.warm()
                         runtime.worker_tasks = start_workers(settings)
-                    yield runtime
+                    metrics_server = serve_metrics_port(settings)
+                    if metrics_server is not None:
+                        runtime.background.append(
+                            asyncio.create_task(refresh_forever(services, 5.0), name="metrics")
+                        )
+                    try:
+                        yield runtime
+                    finally:
+                        if metrics_server is not None:
+                            metrics_server.shutdown()  # type: ignore[attr-defined]
+                        for task in runtime.background:
+                            task.cancel()
                 finally:
                     await stop_workers(runtime.worker_tasks)
     finally:

@@ -15,6 +15,12 @@ class TranscribeOptions:
     beam_size: int = 5
     # Dialogue mode: who speaks when (None: mono, no speakers).
     dialogue: DialogueOptions | None = None
+    # "translate": speech in any language to English text (multilingual models only).
+    task: str = "transcribe"
+    initial_prompt: str | None = None  # text the decoder is primed with (names, spelling)
+    temperature: float | None = None  # None: the engine's fallback schedule (0.0, 0.2, ...)
+    # Send each segment to the caller as soon as it is decoded (streamed answers).
+    stream_segments: bool = False
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from verbatim.engines.base import (
 
 ProgressCallback = Callable[[float, float], None]  # (seconds done, total seconds)
 StageCallback = Callable[[float, float, str], None]  # (seconds done, total, stage)
+SegmentCallback = Callable[[Segment], None]  # each segment as soon as it is decoded
 
 
 class FasterWhisperEngine:
@@ -54,6 +55,7 @@ class FasterWhisperEngine:
         options: TranscribeOptions,
         on_progress: ProgressCallback | None = None,
         on_stage: StageCallback | None = None,
+        on_segment: SegmentCallback | None = None,
     ) -> EngineResult:
         if options.dialogue is not None:
             from verbatim.engines.dialogue import transcribe_dialogue
@@ -67,13 +69,19 @@ class FasterWhisperEngine:
             return transcribe_dialogue(self.transcribe, model, audio_path, options, staged)
         whisper = self.load(model)
         started = time.perf_counter()
+        extra: dict[str, Any] = {}
+        if options.temperature is not None:
+            extra["temperature"] = options.temperature  # one fixed temperature, no fallback
         try:
             segments_iter, info = whisper.transcribe(  # type: ignore[attr-defined]
                 audio_path,
                 language=options.language,
+                task=options.task,
+                initial_prompt=options.initial_prompt,
                 beam_size=options.beam_size,
                 word_timestamps=options.word_timestamps,
                 vad_filter=options.vad_filter,
+                **extra,
             )
         except Exception as exc:
             # faster-whisper decodes the file first (PyAV): a failure here is the input's fault.
@@ -83,6 +91,8 @@ class FasterWhisperEngine:
         # The generator runs the model as it is consumed.
         for seg in segments_iter:
             segments.append(_segment(seg))
+            if on_segment is not None:
+                on_segment(segments[-1])
             if on_progress is not None:
                 on_progress(float(seg.end), duration)
         return EngineResult(

@@ -14,6 +14,7 @@ from verbatim.models.tenant import Tenant, TenantKind
 from verbatim.models.topic import AssignedBy, AssignmentStatus, Topic, TranscriptionTopic
 from verbatim.models.transcription import (
     Mode,
+    PartialSegment,
     Segment,
     Speaker,
     Transcription,
@@ -37,6 +38,7 @@ __all__ = [
     "JobStatus",
     "JobType",
     "Mode",
+    "PartialSegment",
     "RateLimit",
     "RefreshToken",
     "Role",

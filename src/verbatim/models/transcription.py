@@ -117,6 +117,21 @@ class Segment(Base):
     words: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, nullable=False)
 
 
+class PartialSegment(Base):
+    """A segment a running transcription has decoded, published for streamed answers before the
+    job writes its results (which delete these rows). Only jobs asked to stream write them."""
+
+    __tablename__ = "partial_segment"
+
+    transcription_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("transcription.id", ondelete="CASCADE"), primary_key=True
+    )
+    index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    start: Mapped[float] = mapped_column(Float, nullable=False)
+    end: Mapped[float] = mapped_column(Float, nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+
+
 class Speaker(Base):
     """One voice heard in one dialogue transcription. Segments name it by `label`."""
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from verbatim.engines.base import DialogueOptions, EngineError, EngineResult, TranscribeOptions
 from verbatim.engines.models import resolve_model_async
 from verbatim.jobs.lifecycle import JobContext, JobFailed, JobKind, TransientJobError
+from verbatim.metrics import instruments as metrics
 from verbatim.models import (
     AudioFile,
     Job,
@@ -30,6 +31,7 @@ from verbatim.models.base import utcnow
 from verbatim.search.service import queue_index
 from verbatim.speakers.service import write_speakers
 from verbatim.storage import ObjectNotFound, StorageUnavailable, local_copy
+from verbatim.transcriptions.partial import PartialPublisher, clear_partial
 
 log = structlog.get_logger(__name__)
 
@@ -54,16 +56,22 @@ class TranscriptionJob(JobKind[Inputs, EngineResult]):
         if transcription is None or audio is None:
             raise JobFailed("audio_missing", "The audio file was deleted")
         transcription.status = TranscriptionStatus.running
+        options = transcription.options
+        temperature = options.get("temperature")
         return Inputs(
             transcription_id=transcription.id,
             storage_key=audio.storage_key,
             model_name=transcription.model_name,
             options=TranscribeOptions(
                 language=transcription.requested_language,
-                word_timestamps=bool(transcription.options.get("word_timestamps", True)),
-                vad_filter=bool(transcription.options.get("vad_filter", False)),
-                beam_size=int(transcription.options.get("beam_size", 5)),
+                word_timestamps=bool(options.get("word_timestamps", True)),
+                vad_filter=bool(options.get("vad_filter", False)),
+                beam_size=int(options.get("beam_size", 5)),
                 dialogue=dialogue_options(transcription),
+                task=str(options.get("task", "transcribe")),
+                initial_prompt=options.get("initial_prompt"),
+                temperature=float(temperature) if temperature is not None else None,
+                stream_segments=bool(options.get("stream_segments", False)),
             ),
         )
 
@@ -78,6 +86,8 @@ class TranscriptionJob(JobKind[Inputs, EngineResult]):
             ctx_stage[0] = stage
 
         ctx_stage = ["transcribing"]
+        publisher = PartialPublisher(services, inputs.transcription_id)
+        on_segment = publisher.add if inputs.options.stream_segments else None
 
         try:
             model = await resolve_model_async(inputs.model_name, services.settings.models_dir)
@@ -86,7 +96,9 @@ class TranscriptionJob(JobKind[Inputs, EngineResult]):
                 local_copy(services.storage, inputs.storage_key) as path,
                 services.engine_pool.acquire() as engine,
             ):
-                return await engine.transcribe(model, str(path), inputs.options, on_progress)
+                return await engine.transcribe(
+                    model, str(path), inputs.options, on_progress, on_segment
+                )
         except ObjectNotFound as exc:
             raise JobFailed("media_missing", "The stored media is missing") from exc
         except StorageUnavailable as exc:
@@ -118,12 +130,18 @@ class TranscriptionJob(JobKind[Inputs, EngineResult]):
             .where(Segment.transcription_id == transcription.id)
             .execution_options(synchronize_session=False)
         )
+        await clear_partial(session, transcription.id)
         session.add_all(segment_rows(transcription.id, result))
         await write_speakers(session, ctx.services.settings, transcription, result)
         await session.flush()
         # Search chunks are built by their own job, queued in this transaction: a completed
-        # transcription always has its index job (search/service.py).
-        await queue_index(session, transcription)
+        # transcription always has its index job (search/service.py). An OpenAI-API request
+        # that keeps nothing deletes its transcription once answered: no index for it.
+        if not transcription.options.get("ephemeral"):
+            await queue_index(session, transcription)
+        metrics.record_transcription(
+            transcription.model_name, result.duration, result.processing_time_s
+        )
         log.info(
             "transcription_completed",
             transcription_id=str(transcription.id),
@@ -134,6 +152,7 @@ class TranscriptionJob(JobKind[Inputs, EngineResult]):
     async def fail(self, session: AsyncSession, job: Job, code: str, message: str) -> None:
         if job.transcription_id is None:
             return
+        await clear_partial(session, job.transcription_id)
         transcription = await session.get(Transcription, job.transcription_id)
         if transcription is not None:
             transcription.status = TranscriptionStatus.failed
