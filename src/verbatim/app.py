@@ -16,6 +16,7 @@ from verbatim.audio.endpoints import router as audio_router
 from verbatim.auth.endpoints import router as auth_router
 from verbatim.config import Settings, get_settings
 from verbatim.downloads.endpoints import router as downloads_router
+from verbatim.engines.endpoints import router as engines_router
 from verbatim.engines.process_pool import EnginePool
 from verbatim.errors import document_errors, install_error_handlers
 from verbatim.health.endpoints import router as health_router
@@ -32,6 +33,7 @@ from verbatim.speakers.endpoints import router as speakers_router
 from verbatim.storage.endpoints import router as storage_router
 from verbatim.transcriptions.endpoints import router as transcriptions_router
 from verbatim.uploads.endpoints import router as uploads_router
+from verbatim.usage.endpoints import router as usage_router
 
 log = structlog.get_logger("verbatim.http")
 
@@ -120,6 +122,8 @@ def create_app(
         search_router,
         collections_router,
         topics_router,
+        engines_router,
+        usage_router,
     )
     for router in routers:
         app.include_router(router)

@@ -113,6 +113,35 @@ class Settings(BaseSettings):
     engine_device: str = "cpu"
     engine_compute_type: str = "int8"
     engine_cpu_threads: int = 0
+    # Estimated price per minute of audio (USD), per engine or per "engine/model" (the more
+    # specific wins), merged over DEFAULT_ENGINE_PRICES; a JSON object in the environment.
+    engine_prices: dict[str, float] = Field(default_factory=dict)
+    # Cloud engines: every HTTP call's timeout, and how 429/5xx/network errors are retried
+    # (exponential backoff from engine_retry_base_s, capped; a Retry-After header wins).
+    engine_http_timeout_s: float = Field(default=60.0, gt=0)
+    engine_upload_timeout_s: float = Field(default=600.0, gt=0)
+    engine_max_retries: int = Field(default=5, ge=0, le=20)
+    engine_retry_base_s: float = Field(default=1.0, gt=0)
+    engine_retry_max_s: float = Field(default=60.0, gt=0)
+    # Asynchronous providers: time between status polls, and the longest wait for a result.
+    engine_poll_interval_s: float = Field(default=3.0, gt=0)
+    engine_max_wait_s: float = Field(default=6 * 3600.0, gt=0)
+    # Any OpenAI-compatible /v1/audio/transcriptions server (OpenAI, Groq, speaches, vLLM...).
+    # Available when a key is set, or the base URL is not OpenAI's (keyless local servers).
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_api_key: str | None = None
+    openai_model: str = "whisper-1"
+    # Models offered in GET /api/v1/engines (a request may name any; the server decides).
+    openai_models: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["whisper-1"])
+    # Files larger than this are split on silence and sent in parts (25 MB at OpenAI).
+    openai_max_upload_bytes: int = Field(default=25 * 1000 * 1000, ge=64 * 1024)
+    # AssemblyAI (REST API v2); available when the key is set.
+    assemblyai_api_key: str | None = None
+    assemblyai_base_url: str = "https://api.assemblyai.com"
+    assemblyai_speech_model: str = "universal"
+    assemblyai_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["universal", "slam-1"]
+    )
     # Dialogue mode: a speaker whose voice is at least this similar (cosine of CAM++ centroids)
     # to one of the owner's voice profiles is labelled with the profile's name.
     voice_match_threshold: float = Field(default=0.63, ge=0.0, le=1.0)
@@ -184,6 +213,13 @@ class Settings(BaseSettings):
             value = [part.strip() for part in value.split(",") if part.strip()]
         if isinstance(value, list | tuple):
             return [ip_network(v) if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("openai_models", "assemblyai_models", mode="before")
+    @classmethod
+    def _split_names(cls, value: Any) -> Any:
+        if isinstance(value, str):  # comma-separated in the environment
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @model_validator(mode="after")

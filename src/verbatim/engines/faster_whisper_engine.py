@@ -30,6 +30,8 @@ class FasterWhisperEngine:
 
     def load(self, model: ModelRef) -> object:
         """Load once and keep: loading costs far more than a short clip's transcription."""
+        if model.path is None:
+            raise EngineError("model_unavailable", f"{model.name} is not a local model")
         key = str(model.path)
         if key not in self._models:
             from faster_whisper import WhisperModel

