@@ -10,13 +10,37 @@ from typing import Any
 import httpx
 from asgi_lifespan import LifespanManager
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import ApiUser, register
 from verbatim.app import create_app
 from verbatim.config import Settings
+from verbatim.db import make_engine, make_sessionmaker
+from verbatim.embedded_db import to_sqlalchemy_url
 from verbatim.engines.process_pool import EnginePool
 from verbatim.models import Job, Transcription, UsageEvent
 from verbatim.services import get_services
+
+# The database of the last service started: rows stay readable after it stopped.
+_database: list[str] = []
+
+
+@asynccontextmanager
+async def _session() -> AsyncIterator[AsyncSession]:
+    try:
+        services = get_services()  # a running service (its own fixture or ours)
+    except RuntimeError:
+        services = None
+    if services is not None:
+        async with services.sessionmaker() as session:
+            yield session
+        return
+    engine = make_engine(to_sqlalchemy_url(_database[-1]), pool_size=1)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            yield session
+    finally:
+        await engine.dispose()
 
 
 @asynccontextmanager
@@ -24,6 +48,8 @@ async def service(
     settings: Settings, engine_pool: EnginePool | None = None
 ) -> AsyncIterator[ApiUser]:
     # The settings decide whether this process runs a worker (run_worker_in_api).
+    assert settings.database_url is not None
+    _database.append(settings.database_url)
     app = create_app(settings, engine_pool=engine_pool)
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
         transport = httpx.ASGITransport(app=manager.app)
@@ -34,7 +60,7 @@ async def service(
 
 
 async def row_counts() -> dict[str, int]:
-    async with get_services().sessionmaker() as session:
+    async with _session() as session:
         return {
             name: int(await session.scalar(select(func.count()).select_from(table)) or 0)
             for name, table in (
@@ -46,7 +72,7 @@ async def row_counts() -> dict[str, int]:
 
 
 async def transcription_row(transcription_id: str) -> Transcription:
-    async with get_services().sessionmaker() as session:
+    async with _session() as session:
         row = await session.get(Transcription, uuid.UUID(transcription_id))
         assert row is not None
         await session.refresh(row, ["raw_response"])
@@ -54,7 +80,7 @@ async def transcription_row(transcription_id: str) -> Transcription:
 
 
 async def usage_rows() -> list[UsageEvent]:
-    async with get_services().sessionmaker() as session:
+    async with _session() as session:
         return list(await session.scalars(select(UsageEvent).order_by(UsageEvent.created_at)))
 
 

@@ -69,6 +69,7 @@ async def test_a_file_over_the_limit_is_split_on_silence_and_stitched(
                     params={"segments_limit": 500},
                 )
             ).json()
+            row = await transcription_row(started["transcription_id"])
     assert len(server.uploads) >= 3 and max(server.uploads) <= limit
     starts = [s["start"] for s in t["segments"]]
     assert starts == sorted(starts)
@@ -81,7 +82,6 @@ async def test_a_file_over_the_limit_is_split_on_silence_and_stitched(
     assert len(quick) >= 2, t["text"]
     period = 6.25 + 0.5 + 3.71 + 0.5 + 8.47 + 0.5
     assert quick[1] - quick[0] == pytest.approx(period, abs=0.4)
-    row = await transcription_row(started["transcription_id"])
     offsets = [p["offset"] for p in row.raw_response["parts"]]
     assert offsets[0] == 0.0 and offsets == sorted(offsets) and len(offsets) >= 3
 

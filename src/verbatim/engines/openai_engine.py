@@ -65,15 +65,15 @@ class OpenAIEngine(CloudEngine):
         return result
 
     async def _post(self, path: Path, request: CloudRequest) -> dict[str, Any]:
-        data: list[tuple[str, str]] = [
-            ("model", request.model),
-            ("response_format", "verbose_json"),
-            ("timestamp_granularities[]", "word"),
-            ("timestamp_granularities[]", "segment"),
-            ("temperature", "0"),
-        ]
+        data: dict[str, Any] = {
+            "model": request.model,
+            "response_format": "verbose_json",
+            # Repeated field, as OpenAI's SDK sends it.
+            "timestamp_granularities[]": ["word", "segment"],
+            "temperature": "0",
+        }
         if request.options.language:
-            data.append(("language", request.options.language))
+            data["language"] = request.options.language
 
         def body() -> dict[str, Any]:
             # Read per try: a retried request sends the whole file again.
