@@ -13,7 +13,9 @@ Protocol (https://www.assemblyai.com/docs/api-reference, https://www.assemblyai.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -74,10 +76,14 @@ class AssemblyAIEngine(CloudEngine):
 
     async def _upload(self, path: Path) -> str:
         def body() -> dict[str, Any]:
-            def chunks() -> Any:
-                with path.open("rb") as fh:
-                    while chunk := fh.read(UPLOAD_CHUNK):
+            async def chunks() -> AsyncIterator[bytes]:
+                # Streamed from disk, read in a thread: files may be large.
+                fh = await asyncio.to_thread(path.open, "rb")
+                try:
+                    while chunk := await asyncio.to_thread(fh.read, UPLOAD_CHUNK):
                         yield chunk
+                finally:
+                    fh.close()
 
             return {"content": chunks()}
 

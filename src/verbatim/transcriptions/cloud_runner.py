@@ -9,19 +9,20 @@ provider from this worker's event loop, with the provider's job id stored as soo
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
+from sqlalchemy import select
 
 from verbatim.db import session_scope
 from verbatim.engines.base import EngineError, EngineResult
-from verbatim.engines.cloud import CloudRequest
+from verbatim.engines.cloud import CloudEngine, CloudRequest
 from verbatim.engines.registry import cloud_engine
 from verbatim.jobs.lifecycle import JobCancelled, JobContext, JobFailed, TransientJobError
-from verbatim.models import Job, Transcription
+from verbatim.models import Job, JobStatus, Transcription
 from verbatim.storage import ObjectNotFound, StorageUnavailable, local_copy
 
 if TYPE_CHECKING:
@@ -55,6 +56,21 @@ class _Hooks:
         await self.ctx.progress(percent, force=changed, stage=stage)
 
 
+async def _job_cancelled(ctx: JobContext) -> bool:
+    async with ctx.services.sessionmaker() as session:
+        status = await session.scalar(select(Job.status).where(Job.id == ctx.job_id))
+    return status is JobStatus.cancelled
+
+
+async def _cancel_at_provider(engine: CloudEngine, provider_job_id: str | None) -> None:
+    if provider_job_id is None:
+        return
+    try:
+        await engine.cancel(provider_job_id)
+    except EngineError as exc:  # best effort: the job is cancelled here whatever it says
+        log.warning("engine_cancel_failed", code=exc.code, error=exc.message)
+
+
 async def run_cloud(ctx: JobContext, inputs: Inputs) -> EngineResult:
     services = ctx.services
     engine = cloud_engine(services.settings, inputs.engine)
@@ -70,9 +86,13 @@ async def run_cloud(ctx: JobContext, inputs: Inputs) -> EngineResult:
         result.provider_job_id = hooks.provider_job_id
         return result
     except JobCancelled:
-        if hooks.provider_job_id is not None:
-            with contextlib.suppress(EngineError):
-                await engine.cancel(hooks.provider_job_id)
+        await _cancel_at_provider(engine, hooks.provider_job_id)
+        raise
+    except asyncio.CancelledError:
+        # The queue aborts the task when its owner cancels, and also when the worker shuts
+        # down: only the first may delete the provider's job (a restart resumes it).
+        if hooks.provider_job_id is not None and await _job_cancelled(ctx):
+            await asyncio.shield(_cancel_at_provider(engine, hooks.provider_job_id))
         raise
     except ObjectNotFound as exc:
         raise JobFailed("media_missing", "The stored media is missing") from exc
