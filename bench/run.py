@@ -23,6 +23,9 @@
   with the real model, perturbed to size): index build time and size, recall@10 of the
   semantic leg against exact search, p50/p95 through HTTP (hybrid; semantic for users owning
   1% and 0.1%). Targets at 1M: recall@10 >= 0.95 at hybrid p95 < 100 ms.
+- engines: faster-whisper's BatchedInferencePipeline (VAD chunking) against the sequential
+  `WhisperModel.transcribe` with default settings on bench/data/speech_10min.ogg (tiny.en):
+  throughput ratio and WER between them (target: >= 1.3x within 0.5 WER points).
 - topics: the topic scoring query over --transcriptions (2000) x --chunks (20) chunks of one
   user, against one GROUP BY reading every distance once.
 
@@ -45,6 +48,7 @@ from typing import Any
 from bench import (
     concurrent_uploads,
     diarization,
+    engines,
     event_loop,
     index,
     ingest,
@@ -68,6 +72,7 @@ BENCHMARKS = (
     "topics",
     "diarization",
     "search",
+    "engines",
 )
 
 
@@ -98,6 +103,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     diarization.add_arguments(parser)
     search.add_arguments(parser)
     topics.add_arguments(parser)
+    engines.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -148,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         "diarization": diarization.run,
         "search": search.run,
         "topics": topics.run,
+        "engines": engines.run,
     }
     try:
         if "pipeline" in chosen:
