@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     engine_device: str = "cpu"
     engine_compute_type: str = "int8"
     engine_cpu_threads: int = 0
+    # 0: the sequential path; N: faster-whisper's BatchedInferencePipeline (VAD chunks, N at
+    # once). Decision 0016 and bench/engines.py say which is the default and why.
+    engine_batch_size: int = Field(default=0, ge=0, le=64)
     # Estimated price per minute of audio (USD), per engine or per "engine/model" (the more
     # specific wins), merged over DEFAULT_ENGINE_PRICES; a JSON object in the environment.
     engine_prices: dict[str, float] = Field(default_factory=dict)

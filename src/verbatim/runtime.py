@@ -60,6 +60,7 @@ def make_engine_pool(settings: Settings) -> EnginePool:
             device=settings.engine_device,
             compute_type=settings.engine_compute_type,
             cpu_threads=settings.engine_cpu_threads,
+            batch_size=settings.engine_batch_size,
         ),
         preload,
     )

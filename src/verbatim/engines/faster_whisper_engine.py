@@ -22,10 +22,17 @@ StageCallback = Callable[[float, float, str], None]  # (seconds done, total, sta
 class FasterWhisperEngine:
     name = "faster-whisper"
 
-    def __init__(self, device: str = "cpu", compute_type: str = "int8", cpu_threads: int = 0):
+    def __init__(
+        self,
+        device: str = "cpu",
+        compute_type: str = "int8",
+        cpu_threads: int = 0,
+        batch_size: int = 0,
+    ):
         self.device = device
         self.compute_type = compute_type
         self.cpu_threads = cpu_threads
+        self.batch_size = batch_size
         self._models: dict[str, object] = {}
 
     def load(self, model: ModelRef) -> object:
@@ -70,13 +77,25 @@ class FasterWhisperEngine:
         whisper = self.load(model)
         started = time.perf_counter()
         try:
-            segments_iter, info = whisper.transcribe(  # type: ignore[attr-defined]
-                audio_path,
-                language=options.language,
-                beam_size=options.beam_size,
-                word_timestamps=options.word_timestamps,
-                vad_filter=options.vad_filter,
-            )
+            if self.batch_size > 0:
+                from faster_whisper import BatchedInferencePipeline
+
+                # Batches VAD chunks through the model (VAD is always on in this path).
+                segments_iter, info = BatchedInferencePipeline(whisper).transcribe(
+                    audio_path,
+                    language=options.language,
+                    beam_size=options.beam_size,
+                    word_timestamps=options.word_timestamps,
+                    batch_size=self.batch_size,
+                )
+            else:
+                segments_iter, info = whisper.transcribe(  # type: ignore[attr-defined]
+                    audio_path,
+                    language=options.language,
+                    beam_size=options.beam_size,
+                    word_timestamps=options.word_timestamps,
+                    vad_filter=options.vad_filter,
+                )
         except Exception as exc:
             # faster-whisper decodes the file first (PyAV): a failure here is the input's fault.
             raise EngineError("audio_decode_failed", f"could not decode the audio: {exc}") from exc
