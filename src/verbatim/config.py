@@ -145,6 +145,17 @@ class Settings(BaseSettings):
     assemblyai_models: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["universal", "slam-1"]
     )
+    # Google Cloud Speech-to-Text v1 (REST, API key); available when the key is set.
+    google_api_key: str | None = None
+    google_base_url: str = "https://speech.googleapis.com"
+    google_model: str = "latest_long"
+    google_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["latest_long", "default", "phone_call", "video"]
+    )
+    # v1 needs a language: used when a request names none.
+    google_language_code: str = "en-US"
+    # Inline audio is limited to 10 MB per request (base64 adds a third): larger parts split.
+    google_max_inline_bytes: int = Field(default=7_500_000, ge=64 * 1024, le=7_500_000)
     # Dialogue mode: a speaker whose voice is at least this similar (cosine of CAM++ centroids)
     # to one of the owner's voice profiles is labelled with the profile's name.
     voice_match_threshold: float = Field(default=0.63, ge=0.0, le=1.0)
@@ -218,7 +229,7 @@ class Settings(BaseSettings):
             return [ip_network(v) if isinstance(v, str) else v for v in value]
         return value
 
-    @field_validator("openai_models", "assemblyai_models", mode="before")
+    @field_validator("openai_models", "assemblyai_models", "google_models", mode="before")
     @classmethod
     def _split_names(cls, value: Any) -> Any:
         if isinstance(value, str):  # comma-separated in the environment

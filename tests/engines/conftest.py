@@ -6,13 +6,19 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_settings
-from tests.engines.servers import AssemblyAIServer, OpenAIServer
+from tests.engines.servers import AssemblyAIServer, GoogleServer, OpenAIServer
 from verbatim.config import Settings
 
 
 @pytest.fixture
 def openai_server() -> Iterator[OpenAIServer]:
     with OpenAIServer() as server:
+        yield server
+
+
+@pytest.fixture
+def google_server() -> Iterator[GoogleServer]:
+    with GoogleServer() as server:
         yield server
 
 
@@ -27,6 +33,7 @@ def engine_settings(
     database_url: str,
     openai: OpenAIServer | None = None,
     assemblyai: AssemblyAIServer | None = None,
+    google: GoogleServer | None = None,
     **overrides: object,
 ) -> Settings:
     values: dict[str, object] = {
@@ -44,6 +51,8 @@ def engine_settings(
         values.update(openai_base_url=openai.url + "/v1", openai_api_key=openai.key)
     if assemblyai is not None:
         values.update(assemblyai_base_url=assemblyai.url, assemblyai_api_key=assemblyai.key)
+    if google is not None:
+        values.update(google_base_url=google.url, google_api_key=google.key)
     values.update(overrides)
     return make_settings(tmp_path, database_url, **values)
 
@@ -54,6 +63,7 @@ def settings(
     database_url: str,
     openai_server: OpenAIServer,
     assemblyai_server: AssemblyAIServer,
+    google_server: GoogleServer,
 ) -> Settings:
     """Every engine configured against its local server."""
-    return engine_settings(tmp_path, database_url, openai_server, assemblyai_server)
+    return engine_settings(tmp_path, database_url, openai_server, assemblyai_server, google_server)

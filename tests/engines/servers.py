@@ -34,6 +34,7 @@ AssemblyAI server, after its API reference:
 
 from __future__ import annotations
 
+import base64
 import email.parser
 import email.policy
 import hashlib
@@ -425,4 +426,154 @@ class AssemblyAIServer(ProviderServer):
         self.transcripts: dict[str, dict[str, Any]] = {}
         self.deleted: list[str] = []
         # Set: every transcript stays `processing` (a long job, for cancel and restart tests).
+        self.hold = threading.Event()
+
+
+# --- Google Cloud Speech-to-Text v1 -------------------------------------------------------------
+#
+# After https://cloud.google.com/speech-to-text/docs/reference/rest/v1/speech/longrunningrecognize
+# (`POST /v1/speech:longrunningrecognize`, body `{config, audio: {content}}`, answers an
+# Operation `{name}`), https://cloud.google.com/speech-to-text/docs/reference/rest/v1/operations/get
+# (`{name, metadata: {progressPercent}, done, response: {results}}` or `done` with `error`),
+# https://cloud.google.com/speech-to-text/docs/reference/rest/v1/RecognitionConfig (`encoding`,
+# `sampleRateHertz`, `languageCode` required, `enableWordTimeOffsets`, `enableWordConfidence`,
+# `diarizationConfig`; with diarization the last result repeats every word with `speakerTag`),
+# https://cloud.google.com/speech-to-text/quotas (10 MB of inline content per request),
+# https://cloud.google.com/docs/authentication/api-keys (`X-goog-api-key` header) and
+# https://cloud.google.com/apis/design/errors (`{"error": {code, message, status}}`). Mirrored by
+# the generated clients at https://hexdocs.pm/google_api_speech/0.23.0/api-reference.html.
+
+_OPERATION = re.compile(r"^/v1/operations/([0-9]+)$")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.3f}s"
+
+
+class _GoogleHandler(_Base):
+    server: GoogleServer
+
+    def _error(self, code: int, message: str, status: str) -> None:
+        self._send(code, {"error": {"code": code, "message": message, "status": status}})
+
+    def _authorised(self) -> bool:
+        if self.headers.get("X-goog-api-key") == self.server.key:
+            return True
+        self._error(403, "The request is missing a valid API key.", "PERMISSION_DENIED")
+        return False
+
+    def _scripted(self, route: str) -> bool:
+        answer = self.server.scripted(route)
+        if answer is None:
+            return False
+        status, headers, _ = answer
+        kinds = {429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
+        self._send(
+            status,
+            {"error": {"code": status, "message": "scripted", "status": kinds.get(status, "")}},
+            headers,
+        )
+        return True
+
+    def do_POST(self) -> None:
+        body = self._body()
+        self.server.requests.append(("POST", self.path))
+        if not self._authorised():
+            return None
+        if self.path != "/v1/speech:longrunningrecognize":
+            return self._error(404, "Not found", "NOT_FOUND")
+        if self._scripted("submit"):
+            return None
+        request = json.loads(body)
+        config = request.get("config") or {}
+        content = (request.get("audio") or {}).get("content")
+        if not config.get("languageCode"):
+            return self._error(
+                400, "Invalid recognition 'config': missing languageCode.", "INVALID_ARGUMENT"
+            )
+        if config.get("encoding") != "LINEAR16" or config.get("sampleRateHertz") != 16000:
+            return self._error(400, "Unexpected encoding or sample rate.", "INVALID_ARGUMENT")
+        if not content or len(content) > 10 * 1024 * 1024:
+            return self._error(400, "Inline audio exceeds duration limit.", "INVALID_ARGUMENT")
+        name = str(len(self.server.operations) + 1000001)
+        self.server.submitted.append(config)
+        self.server.operations[name] = {
+            "audio": base64.b64decode(content),
+            "config": config,
+            "polls": 0,
+            "operation": {"name": name},
+        }
+        return self._send(200, {"name": name})
+
+    def do_GET(self) -> None:
+        self.server.requests.append(("GET", self.path))
+        if not self._authorised():
+            return None
+        match = _OPERATION.match(self.path)
+        entry = self.server.operations.get(match.group(1)) if match else None
+        if entry is None:
+            return self._error(404, "Operation not found", "NOT_FOUND")
+        if self._scripted("poll"):
+            return None
+        entry["polls"] += 1
+        meta = "type.googleapis.com/google.cloud.speech.v1.LongRunningRecognizeMetadata"
+        operation = entry["operation"]
+        if self.server.hold.is_set() or entry["polls"] <= self.server.polls_before_done:
+            operation.update(metadata={"@type": meta, "progressPercent": 50})
+        else:
+            operation.update(
+                metadata={"@type": meta, "progressPercent": 100},
+                done=True,
+                response=self._response(entry),
+            )
+        return self._send(200, operation)
+
+    def _response(self, entry: dict[str, Any]) -> dict[str, Any]:
+        heard = hear(entry["audio"])
+        diarize = bool(
+            (entry["config"].get("diarizationConfig") or {}).get("enableSpeakerDiarization")
+        )
+        results = []
+        tagged = []
+        for index, seg in enumerate(heard["segments"]):
+            words = [
+                {
+                    "startTime": _duration(w["start"]),
+                    "endTime": _duration(w["end"]),
+                    "word": w["word"].strip(),
+                    "confidence": round(w["probability"], 4),
+                }
+                for w in seg["words"]
+            ]
+            tagged += [{**w, "speakerTag": index % 2 + 1} for w in words]
+            results.append(
+                {
+                    "alternatives": [
+                        {
+                            "transcript": seg["text"],
+                            "confidence": round(
+                                sum(w["confidence"] for w in words) / max(len(words), 1), 4
+                            ),
+                            "words": words,
+                        }
+                    ],
+                    "resultEndTime": _duration(seg["end"]),
+                    "languageCode": entry["config"]["languageCode"].lower(),
+                }
+            )
+        if diarize:
+            results.append({"alternatives": [{"words": tagged}], "languageCode": "en-us"})
+        return {
+            "@type": "type.googleapis.com/google.cloud.speech.v1.LongRunningRecognizeResponse",
+            "results": results,
+            "totalBilledTime": f"{int(heard['duration']) + 1}s",
+        }
+
+
+class GoogleServer(ProviderServer):
+    def __init__(self, key: str = "google-test-key", polls_before_done: int = 2) -> None:
+        super().__init__(_GoogleHandler, key)
+        self.polls_before_done = polls_before_done
+        self.submitted: list[dict[str, Any]] = []
+        self.operations: dict[str, dict[str, Any]] = {}
         self.hold = threading.Event()

@@ -27,6 +27,7 @@ DEFAULT_ENGINE_PRICES: dict[str, float] = {
     LOCAL_ENGINE: 0.0,
     "openai": 0.006,
     "assemblyai": 0.0025,
+    "google": 0.016,
 }
 
 
@@ -91,6 +92,15 @@ ENGINES: dict[str, EngineSpec] = {
             models=lambda s: _with_default(list(s.assemblyai_models), s.assemblyai_speech_model),
             default_model=lambda s: s.assemblyai_speech_model,
         ),
+        EngineSpec(
+            name="google",
+            kind="cloud",
+            description="Google Cloud Speech-to-Text v1 (REST): word offsets, diarization",
+            dialogue=True,
+            unavailable=lambda s: None if s.google_api_key else "set VERBATIM_GOOGLE_API_KEY",
+            models=lambda s: _with_default(list(s.google_models), s.google_model),
+            default_model=lambda s: s.google_model,
+        ),
     )
 }
 
@@ -114,4 +124,8 @@ def cloud_engine(settings: Settings, name: str) -> CloudEngine:
         from verbatim.engines.assemblyai_engine import AssemblyAIEngine
 
         return AssemblyAIEngine(settings)
+    if name == "google":
+        from verbatim.engines.google_engine import GoogleEngine
+
+        return GoogleEngine(settings)
     raise KeyError(name)

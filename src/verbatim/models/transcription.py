@@ -91,7 +91,7 @@ class Transcription(IdMixin, TimestampMixin, OwnedMixin, Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Cloud engines: the provider's job id, stored as soon as it is known, so a worker that
     # restarts resumes polling instead of submitting (and paying) again.
-    provider_job_id: Mapped[str | None] = mapped_column(String(200))
+    provider_job_id: Mapped[str | None] = mapped_column(Text)
     # The provider's answer as received, for reconciliation (issue 11); None for local engines.
     raw_response: Mapped[Any | None] = mapped_column(JSONB, deferred=True)
 

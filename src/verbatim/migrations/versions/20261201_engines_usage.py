@@ -18,7 +18,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.add_column("transcription", sa.Column("provider_job_id", sa.String(length=200)))
+    op.add_column("transcription", sa.Column("provider_job_id", sa.Text()))
     op.add_column(
         "transcription",
         sa.Column("raw_response", postgresql.JSONB(astext_type=sa.Text())),
