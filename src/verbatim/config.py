@@ -156,6 +156,16 @@ class Settings(BaseSettings):
     google_language_code: str = "en-US"
     # Inline audio is limited to 10 MB per request (base64 adds a third): larger parts split.
     google_max_inline_bytes: int = Field(default=7_500_000, ge=64 * 1024, le=7_500_000)
+    # Yandex SpeechKit asynchronous recognition (REST API v3); available when the key is set.
+    yandex_api_key: str | None = None
+    yandex_base_url: str = "https://stt.api.cloud.yandex.net"
+    yandex_operation_url: str = "https://operation.api.cloud.yandex.net"
+    yandex_model: str = "general"
+    yandex_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["general", "general:rc"]
+    )
+    # WAV bytes sent inline per operation; longer audio is cut on silence into several.
+    yandex_max_inline_bytes: int = Field(default=10_000_000, ge=64 * 1024)
     # Dialogue mode: a speaker whose voice is at least this similar (cosine of CAM++ centroids)
     # to one of the owner's voice profiles is labelled with the profile's name.
     voice_match_threshold: float = Field(default=0.63, ge=0.0, le=1.0)
@@ -229,7 +239,9 @@ class Settings(BaseSettings):
             return [ip_network(v) if isinstance(v, str) else v for v in value]
         return value
 
-    @field_validator("openai_models", "assemblyai_models", "google_models", mode="before")
+    @field_validator(
+        "openai_models", "assemblyai_models", "google_models", "yandex_models", mode="before"
+    )
     @classmethod
     def _split_names(cls, value: Any) -> Any:
         if isinstance(value, str):  # comma-separated in the environment

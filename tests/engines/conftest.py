@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_settings
-from tests.engines.servers import AssemblyAIServer, GoogleServer, OpenAIServer
+from tests.engines.servers import AssemblyAIServer, GoogleServer, OpenAIServer, YandexServer
 from verbatim.config import Settings
 
 
@@ -23,6 +23,12 @@ def google_server() -> Iterator[GoogleServer]:
 
 
 @pytest.fixture
+def yandex_server() -> Iterator[YandexServer]:
+    with YandexServer() as server:
+        yield server
+
+
+@pytest.fixture
 def assemblyai_server() -> Iterator[AssemblyAIServer]:
     with AssemblyAIServer() as server:
         yield server
@@ -34,6 +40,7 @@ def engine_settings(
     openai: OpenAIServer | None = None,
     assemblyai: AssemblyAIServer | None = None,
     google: GoogleServer | None = None,
+    yandex: YandexServer | None = None,
     **overrides: object,
 ) -> Settings:
     values: dict[str, object] = {
@@ -53,6 +60,10 @@ def engine_settings(
         values.update(assemblyai_base_url=assemblyai.url, assemblyai_api_key=assemblyai.key)
     if google is not None:
         values.update(google_base_url=google.url, google_api_key=google.key)
+    if yandex is not None:
+        values.update(
+            yandex_base_url=yandex.url, yandex_operation_url=yandex.url, yandex_api_key=yandex.key
+        )
     values.update(overrides)
     return make_settings(tmp_path, database_url, **values)
 

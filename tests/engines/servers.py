@@ -577,3 +577,172 @@ class GoogleServer(ProviderServer):
         self.submitted: list[dict[str, Any]] = []
         self.operations: dict[str, dict[str, Any]] = {}
         self.hold = threading.Event()
+
+
+# --- Yandex SpeechKit asynchronous recognition, API v3 ---------------------------------------
+#
+# After https://yandex.cloud/en/docs/speechkit/stt-v3/api-ref/AsyncRecognizer/recognizeFile
+# (`POST /stt/v3/recognizeFileAsync`: `content` or `uri`, `recognitionModel{model, audioFormat,
+# textNormalization, languageRestriction}`, `speakerLabeling`; answers an Operation),
+# https://yandex.cloud/en/docs/speechkit/stt-v3/api-ref/AsyncRecognizer/getRecognition
+# (`GET /stt/v3/getRecognition?operationId=`: a stream of `{"result": {...}}` objects, `final`
+# ones with `alternatives[{words[{text,startTimeMs,endTimeMs}], text, startTimeMs, endTimeMs,
+# confidence, languages}]` and `channelTag`), .../AsyncRecognizer/deleteRecognition, and
+# https://yandex.cloud/en/docs/speechkit/stt/api/transcribation-api (the operation service:
+# `GET /operations/{id}` → `{id, done, ...}`; `Authorization: Api-Key <key>`). Errors follow
+# Yandex Cloud's REST shape `{"code": <grpc code>, "message": ..., "details": []}`.
+
+
+class _YandexHandler(_Base):
+    server: YandexServer
+
+    def _error(
+        self, status: int, code: int, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self._send(status, {"code": code, "message": message, "details": []}, headers)
+
+    def _authorised(self) -> bool:
+        if self.headers.get("Authorization") == f"Api-Key {self.server.key}":
+            return True
+        self._error(401, 16, "Unauthenticated")
+        return False
+
+    def _scripted(self, route: str) -> bool:
+        answer = self.server.scripted(route)
+        if answer is None:
+            return False
+        status, headers, _ = answer
+        self._error(status, 8 if status == 429 else 14, f"scripted {status}", headers)
+        return True
+
+    def do_POST(self) -> None:
+        body = self._body()
+        self.server.requests.append(("POST", self.path))
+        if not self._authorised():
+            return None
+        if self.path != "/stt/v3/recognizeFileAsync":
+            return self._error(404, 5, "Not found")
+        if self._scripted("submit"):
+            return None
+        request = json.loads(body)
+        model = request.get("recognitionModel") or {}
+        audio_type = ((model.get("audioFormat") or {}).get("containerAudio") or {}).get(
+            "containerAudioType"
+        )
+        if not request.get("content") or audio_type != "WAV":
+            return self._error(400, 3, "content and a WAV containerAudio are expected here")
+        operation_id = f"e03{len(self.server.operations):017d}"
+        self.server.submitted.append({k: v for k, v in request.items() if k != "content"})
+        audio = base64.b64decode(request["content"])
+        # The "provider" works in the background; the operation is done when it has finished.
+        worker = threading.Thread(target=hear, args=(audio,), daemon=True)
+        worker.start()
+        self.server.operations[operation_id] = {
+            "audio": audio,
+            "request": request,
+            "polls": 0,
+            "deleted": False,
+            "worker": worker,
+        }
+        return self._send(
+            200,
+            {
+                "id": operation_id,
+                "description": "STT async recognition",
+                "createdAt": "2026-12-01T00:00:00Z",
+                "createdBy": "ajetest",
+                "modifiedAt": "2026-12-01T00:00:00Z",
+                "done": False,
+                "metadata": None,
+            },
+        )
+
+    def do_GET(self) -> None:
+        self.server.requests.append(("GET", self.path))
+        if not self._authorised():
+            return None
+        path, _, query = self.path.partition("?")
+        if path.startswith("/operations/"):
+            entry = self.server.operations.get(path.removeprefix("/operations/"))
+            if entry is None:
+                return self._error(404, 5, "Operation not found")
+            if self._scripted("poll"):
+                return None
+            entry["polls"] += 1
+            done = (
+                not self.server.hold.is_set()
+                and entry["polls"] > self.server.polls_before_done
+                and not entry["worker"].is_alive()
+            )
+            return self._send(
+                200, {"id": path.removeprefix("/operations/"), "done": done, "response": None}
+            )
+        if path == "/stt/v3/getRecognition":
+            operation_id = query.removeprefix("operationId=")
+            entry = self.server.operations.get(operation_id)
+            if entry is None or entry["deleted"]:
+                return self._error(404, 5, "Recognition not found")
+            raw = "\n".join(json.dumps({"result": r}) for r in self._results(entry)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+            return None
+        return self._error(404, 5, "Not found")
+
+    def do_DELETE(self) -> None:
+        self.server.requests.append(("DELETE", self.path))
+        if not self._authorised():
+            return None
+        path, _, query = self.path.partition("?")
+        entry = self.server.operations.get(query.removeprefix("operationId="))
+        if path != "/stt/v3/deleteRecognition" or entry is None:
+            return self._error(404, 5, "Recognition not found")
+        entry["deleted"] = True
+        self.server.deleted.append(query.removeprefix("operationId="))
+        return self._send(200, {})
+
+    def _results(self, entry: dict[str, Any]) -> list[dict[str, Any]]:
+        heard = hear(entry["audio"])
+        labelled = "speakerLabeling" in entry["request"]
+        out = []
+        for index, seg in enumerate(heard["segments"]):
+            words = [
+                {
+                    "text": w["word"].strip(),
+                    "startTimeMs": str(int(w["start"] * 1000)),
+                    "endTimeMs": str(int(w["end"] * 1000)),
+                }
+                for w in seg["words"]
+            ]
+            confidence = sum(w["probability"] for w in seg["words"]) / max(len(seg["words"]), 1)
+            out.append(
+                {
+                    "sessionUuid": {"uuid": "test", "userRequestId": ""},
+                    "final": {
+                        "alternatives": [
+                            {
+                                "words": words,
+                                "text": seg["text"].strip(),
+                                "startTimeMs": words[0]["startTimeMs"] if words else "0",
+                                "endTimeMs": words[-1]["endTimeMs"] if words else "0",
+                                "confidence": round(confidence, 4),
+                                "languages": [{"languageCode": "en-US", "probability": 0.98}],
+                            }
+                        ],
+                        "channelTag": str(index % 2) if labelled else "0",
+                    },
+                }
+            )
+        return out
+
+
+class YandexServer(ProviderServer):
+    def __init__(self, key: str = "yandex-test-key", polls_before_done: int = 2) -> None:
+        super().__init__(_YandexHandler, key)
+        self.polls_before_done = polls_before_done
+        self.submitted: list[dict[str, Any]] = []
+        self.operations: dict[str, dict[str, Any]] = {}
+        self.deleted: list[str] = []
+        self.hold = threading.Event()

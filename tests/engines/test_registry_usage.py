@@ -18,7 +18,7 @@ async def test_engines_lists_availability_models_and_prices(alice: ApiUser) -> N
     r = await alice.get("/api/v1/engines")
     assert r.status_code == 200, r.text
     engines = {e["name"]: e for e in r.json()["items"]}
-    assert set(engines) == {"faster-whisper", "openai", "assemblyai", "google"}
+    assert set(engines) == {"faster-whisper", "openai", "assemblyai", "google", "yandex"}
     local = engines["faster-whisper"]
     assert local["available"] is True and local["kind"] == "local" and local["dialogue"] is True
     assert "tiny.en" in [m["name"] for m in local["models"]]
@@ -51,9 +51,10 @@ async def test_an_unconfigured_engine_is_unavailable_and_refused_up_front(
         assert "VERBATIM_ASSEMBLYAI_API_KEY" in engines["assemblyai"]["reason"]
         assert engines["openai"]["available"] is False
         assert engines["google"]["available"] is False
+        assert engines["yandex"]["available"] is False
         audio = (await alice.upload(FIXTURES / "speech.wav")).json()
         before = await row_counts()
-        for engine in ("assemblyai", "openai", "google"):
+        for engine in ("assemblyai", "openai", "google", "yandex"):
             r = await alice.post(
                 f"/api/v1/audio/{audio['id']}/transcriptions", json={"engine": engine}
             )
@@ -92,7 +93,7 @@ async def test_bad_engine_requests_get_a_clear_422_and_store_nothing(alice: ApiU
 
 async def test_another_users_audio_is_404_for_every_engine(alice: ApiUser, bob: ApiUser) -> None:
     audio = (await alice.upload(FIXTURES / "speech.wav")).json()
-    for engine in ("faster-whisper", "openai", "assemblyai", "google"):
+    for engine in ("faster-whisper", "openai", "assemblyai", "google", "yandex"):
         r = await bob.post(f"/api/v1/audio/{audio['id']}/transcriptions", json={"engine": engine})
         assert r.status_code == 404, r.text
     assert (await row_counts())["transcription"] == 0

@@ -28,6 +28,7 @@ DEFAULT_ENGINE_PRICES: dict[str, float] = {
     "openai": 0.006,
     "assemblyai": 0.0025,
     "google": 0.016,
+    "yandex": 0.0033,
 }
 
 
@@ -101,6 +102,15 @@ ENGINES: dict[str, EngineSpec] = {
             models=lambda s: _with_default(list(s.google_models), s.google_model),
             default_model=lambda s: s.google_model,
         ),
+        EngineSpec(
+            name="yandex",
+            kind="cloud",
+            description="Yandex SpeechKit asynchronous recognition (REST API v3)",
+            dialogue=True,
+            unavailable=lambda s: None if s.yandex_api_key else "set VERBATIM_YANDEX_API_KEY",
+            models=lambda s: _with_default(list(s.yandex_models), s.yandex_model),
+            default_model=lambda s: s.yandex_model,
+        ),
     )
 }
 
@@ -128,4 +138,8 @@ def cloud_engine(settings: Settings, name: str) -> CloudEngine:
         from verbatim.engines.google_engine import GoogleEngine
 
         return GoogleEngine(settings)
+    if name == "yandex":
+        from verbatim.engines.yandex_engine import YandexEngine
+
+        return YandexEngine(settings)
     raise KeyError(name)
