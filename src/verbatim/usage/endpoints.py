@@ -40,6 +40,9 @@ async def get_usage(
     """Your engine runs in [from, to): totals of runs, audio and processing time and estimated
     cost, and the same per day (UTC), engine or engine and model."""
     end = _utc(to) if to is not None else datetime.now(UTC)
-    start = _utc(from_) if from_ is not None else end - timedelta(days=DEFAULT_DAYS)
+    try:
+        start = _utc(from_) if from_ is not None else end - timedelta(days=DEFAULT_DAYS)
+    except OverflowError:  # `to` in the first days of year 1
+        start = datetime.min.replace(tzinfo=UTC)
     period = service.check_period(start, end, group_by)
     return await service.usage_totals(session, user, period)
