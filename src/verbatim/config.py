@@ -174,6 +174,8 @@ class Settings(BaseSettings):
     run_worker_in_api: bool = True
     worker_transcriptions: int = Field(default=1, ge=1, description="transcriptions run at once")
     worker_concurrency: int = Field(default=4, ge=1, description="other jobs run at once")
+    # Cloud engine transcriptions one worker runs at once (each mostly waits on the provider).
+    worker_cloud_transcriptions: int = Field(default=8, ge=1)
     max_running_per_user: int = Field(default=3, ge=1)
     worker_heartbeat_s: float = 10.0
     stalled_after_s: float = 60.0

@@ -22,7 +22,7 @@ from verbatim.db import make_engine, make_sessionmaker
 from verbatim.engines.models import resolve_model
 from verbatim.engines.process_pool import EngineConfig, EnginePool
 from verbatim.media.probe_pool import default_pool
-from verbatim.queue import DEFAULT_QUEUE, TRANSCRIPTION_QUEUE, queue
+from verbatim.queue import CLOUD_TRANSCRIPTION_QUEUE, DEFAULT_QUEUE, TRANSCRIPTION_QUEUE, queue
 from verbatim.services import Services, set_services
 from verbatim.storage import make_storage
 
@@ -147,6 +147,15 @@ def start_workers(settings: Settings) -> list[asyncio.Task[None]]:
                 **common,
             ),
             name="worker-transcriptions",
+        ),
+        asyncio.create_task(
+            supervise(
+                "cloud-transcriptions",
+                queues=[CLOUD_TRANSCRIPTION_QUEUE],
+                concurrency=settings.worker_cloud_transcriptions,
+                **common,
+            ),
+            name="worker-cloud-transcriptions",
         ),
         asyncio.create_task(
             supervise(

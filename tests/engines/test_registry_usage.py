@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import FIXTURES, ApiUser, make_settings, register, wait_for_job
 from tests.engines.helpers import row_counts, service, start, usage_rows
+from tests.engines.servers import AssemblyAIServer
 from verbatim.config import Settings
 from verbatim.engines.process_pool import EnginePool
 from verbatim.engines.registry import price_per_minute
@@ -169,3 +170,32 @@ async def test_usage_bad_inputs_get_a_clear_422(alice: ApiUser) -> None:
     r = await alice.get("/api/v1/usage", params={"from": "2026-11-01", "to": "2026-12-01"})
     assert r.status_code == 200, r.text
     assert r.json()["from"].startswith("2026-11-01T00:00:00")
+
+
+async def test_cloud_transcriptions_go_to_their_own_queue(
+    tmp_path: Path, database_url: str, assemblyai_server: AssemblyAIServer
+) -> None:
+    from sqlalchemy import text
+
+    from tests.engines.conftest import engine_settings
+    from tests.engines.helpers import _session
+
+    # No worker: the queued jobs stay where they were put.
+    settings = engine_settings(
+        tmp_path, database_url, assemblyai=assemblyai_server, run_worker_in_api=False
+    )
+    async with service(settings) as alice:
+        audio = (await alice.upload(FIXTURES / "speech.wav")).json()
+        cloud = await start(alice, audio["id"], engine="assemblyai")
+        local = await start(alice, audio["id"])
+        queues = {}
+        async with _session() as session:
+            for name, started in (("cloud", cloud), ("local", local)):
+                queues[name] = await session.scalar(
+                    text(
+                        "SELECT q.queue_name FROM procrastinate_jobs q JOIN job j"
+                        " ON j.queue_job_id = q.id WHERE j.id = :id"
+                    ),
+                    {"id": started["job_id"]},
+                )
+    assert queues == {"cloud": "transcription_cloud", "local": "transcription"}

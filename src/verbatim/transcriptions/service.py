@@ -193,9 +193,11 @@ async def request_transcription(
     )
     session.add(job)
     await session.flush()
-    from verbatim.transcriptions.tasks import run_transcription
+    from verbatim.transcriptions.tasks import run_cloud_transcription, run_transcription
 
-    await defer(session, job, run_transcription)
+    spec = get_spec(body.engine)
+    cloud = spec is not None and spec.kind == "cloud"
+    await defer(session, job, run_cloud_transcription if cloud else run_transcription)
     return transcription, job
 
 
