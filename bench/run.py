@@ -23,6 +23,9 @@
   with the real model, perturbed to size): index build time and size, recall@10 of the
   semantic leg against exact search, p50/p95 through HTTP (hybrid; semantic for users owning
   1% and 0.1%). Targets at 1M: recall@10 >= 0.95 at hybrid p95 < 100 ms.
+- engines: faster-whisper's BatchedInferencePipeline (VAD chunking) against the sequential
+  `WhisperModel.transcribe` with default settings on bench/data/speech_10min.ogg (tiny.en):
+  throughput ratio and WER between them (target: >= 1.3x within 0.5 WER points).
 - topics: the topic scoring query over --transcriptions (2000) x --chunks (20) chunks of one
   user, against one GROUP BY reading every distance once.
 - reconcile: corpus WER of three local engines (--reconcile-engines, default tiny.en, base and
@@ -55,6 +58,7 @@ from typing import Any
 from bench import (
     concurrent_uploads,
     diarization,
+    engines,
     event_loop,
     index,
     ingest,
@@ -84,6 +88,7 @@ BENCHMARKS = (
     "reconcile",
     "sse",
     "webhooks",
+    "engines",
 )
 
 
@@ -117,6 +122,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     reconcile.add_arguments(parser)
     sse.add_arguments(parser)
     webhooks.add_arguments(parser)
+    engines.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -170,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         "reconcile": reconcile.run,
         "sse": sse.run,
         "webhooks": webhooks.run,
+        "engines": engines.run,
     }
     try:
         if "pipeline" in chosen:

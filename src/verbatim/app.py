@@ -19,6 +19,7 @@ from verbatim.audit.endpoints import router as audit_router
 from verbatim.auth.endpoints import router as auth_router
 from verbatim.config import Settings, get_settings
 from verbatim.downloads.endpoints import router as downloads_router
+from verbatim.engines.endpoints import router as engines_router
 from verbatim.engines.process_pool import EnginePool
 from verbatim.errors import document_errors, install_error_handlers, register_error_style
 from verbatim.events.endpoints import router as events_router
@@ -43,6 +44,7 @@ from verbatim.storage.endpoints import router as storage_router
 from verbatim.tenancy.endpoints import router as tenants_router
 from verbatim.transcriptions.endpoints import router as transcriptions_router
 from verbatim.uploads.endpoints import router as uploads_router
+from verbatim.usage.endpoints import router as usage_router
 from verbatim.webhooks.endpoints import router as webhooks_router
 
 log = structlog.get_logger("verbatim.http")
@@ -149,6 +151,8 @@ def create_app(
         audit_router,
         admin_router,
         openai_router,
+        engines_router,
+        usage_router,
     )
     for router in routers:
         app.include_router(router)

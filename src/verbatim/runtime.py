@@ -24,7 +24,7 @@ from verbatim.engines.process_pool import EngineConfig, EnginePool
 from verbatim.media.probe_pool import default_pool
 from verbatim.metrics.endpoints import install_collectors, refresh_forever
 from verbatim.metrics.endpoints import serve_port as serve_metrics_port
-from verbatim.queue import DEFAULT_QUEUE, TRANSCRIPTION_QUEUE, queue
+from verbatim.queue import CLOUD_TRANSCRIPTION_QUEUE, DEFAULT_QUEUE, TRANSCRIPTION_QUEUE, queue
 from verbatim.services import Services, set_services
 from verbatim.storage import make_storage
 
@@ -62,6 +62,7 @@ def make_engine_pool(settings: Settings) -> EnginePool:
             device=settings.engine_device,
             compute_type=settings.engine_compute_type,
             cpu_threads=settings.engine_cpu_threads,
+            batch_size=settings.engine_batch_size,
         ),
         preload,
     )
@@ -160,6 +161,15 @@ def start_workers(settings: Settings) -> list[asyncio.Task[None]]:
                 **common,
             ),
             name="worker-transcriptions",
+        ),
+        asyncio.create_task(
+            supervise(
+                "cloud-transcriptions",
+                queues=[CLOUD_TRANSCRIPTION_QUEUE],
+                concurrency=settings.worker_cloud_transcriptions,
+                **common,
+            ),
+            name="worker-cloud-transcriptions",
         ),
         asyncio.create_task(
             supervise(

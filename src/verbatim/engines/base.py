@@ -63,7 +63,7 @@ class ModelRef:
     """A model resolved to a local directory before any job is queued."""
 
     name: str
-    path: Path
+    path: Path | None = None  # None: a cloud engine's model, named for the provider
     version: str | None = None
 
 
@@ -79,6 +79,9 @@ class EngineResult:
     speakers: list[SpeakerStats] = field(default_factory=list)
     # Dialogue mode: how speakers were found ({"method", "seconds", ...}); None in mono mode.
     diarization: dict[str, Any] | None = None
+    # Cloud engines: the provider's answer as received (kept for reconciliation) and job id.
+    raw: Any = None
+    provider_job_id: str | None = None
 
 
 class EngineError(Exception):

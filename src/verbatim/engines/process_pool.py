@@ -39,6 +39,7 @@ class EngineConfig:
     device: str = "cpu"
     compute_type: str = "int8"
     cpu_threads: int = 0
+    batch_size: int = 0  # 0: sequential; N: BatchedInferencePipeline, N chunks at once
 
 
 class EngineCrashed(EngineError):
@@ -60,7 +61,9 @@ def _serve(
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     from verbatim.engines.faster_whisper_engine import FasterWhisperEngine
 
-    engine = FasterWhisperEngine(config.device, config.compute_type, config.cpu_threads)
+    engine = FasterWhisperEngine(
+        config.device, config.compute_type, config.cpu_threads, config.batch_size
+    )
     if preload is not None:
         with contextlib.suppress(EngineError):  # reported when a job asks for it
             engine.load(preload)

@@ -21,6 +21,7 @@ from verbatim.models.transcription import (
     TranscriptionStatus,
 )
 from verbatim.models.upload_session import UploadSession, UploadStatus
+from verbatim.models.usage import UsageEvent
 from verbatim.models.user import Role, User
 from verbatim.models.voice_profile import VoiceProfile
 from verbatim.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -57,6 +58,7 @@ __all__ = [
     "TranscriptionTopic",
     "UploadSession",
     "UploadStatus",
+    "UsageEvent",
     "User",
     "VoiceProfile",
     "WebhookDelivery",

@@ -90,6 +90,11 @@ class Transcription(IdMixin, TimestampMixin, OwnedMixin, Base):
     error_code: Mapped[str | None] = mapped_column(String(100))
     error_message: Mapped[str | None] = mapped_column(Text)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Cloud engines: the provider's job id, stored as soon as it is known, so a worker that
+    # restarts resumes polling instead of submitting (and paying) again.
+    provider_job_id: Mapped[str | None] = mapped_column(Text)
+    # The provider's answer as received, for reconciliation (issue 11); None for local engines.
+    raw_response: Mapped[Any | None] = mapped_column(JSONB, deferred=True)
 
     segments: Mapped[list[Segment]] = relationship(
         order_by="Segment.index", cascade="all, delete-orphan", passive_deletes=True

@@ -33,6 +33,7 @@ from verbatim.engines.models import (
     is_multilingual,
     resolve_model_async,
 )
+from verbatim.engines.registry import LOCAL_ENGINE
 from verbatim.errors import NotFound
 from verbatim.jobs.service import mark_cancelled
 from verbatim.models import Job, JobStatus, Segment, Transcription, User
@@ -75,7 +76,7 @@ class ClientGone(Exception):
 def model_target(settings_default: str, name: str) -> str:
     """The local model an OpenAI `model` value names: OpenAI's names and engine names mean the
     default model; anything else is a local model name."""
-    if name in OPENAI_ALIASES or name in transcriptions_service.SUPPORTED_ENGINES:
+    if name in OPENAI_ALIASES or name == LOCAL_ENGINE:
         return settings_default
     return name
 
@@ -363,9 +364,13 @@ def list_models(services: Services) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     for alias in OPENAI_ALIASES:
         entries.append(_model(alias, 0, f"alias of {settings.default_model}"))
-    for engine in transcriptions_service.SUPPORTED_ENGINES:
-        entries.append(_model(engine, 0, f"engine; default model {settings.default_model}"))
-    for name, path in installed_models(settings.models_dir):
+    # The local engine's name means its default model. Cloud engines are used through the REST
+    # API (`engine` on POST /api/v1/audio/{id}/transcriptions), not through this endpoint.
+    entries.append(_model(LOCAL_ENGINE, 0, f"engine; default model {settings.default_model}"))
+    for ref in installed_models(settings.models_dir):
+        name, path = ref.name, ref.path
+        if path is None:
+            continue
         try:
             created = int(path.stat().st_mtime)
         except OSError:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from verbatim.engines.base import DialogueOptions, EngineError, EngineResult, TranscribeOptions
 from verbatim.engines.models import resolve_model_async
+from verbatim.engines.registry import LOCAL_ENGINE
 from verbatim.jobs.lifecycle import JobContext, JobFailed, JobKind, TransientJobError
 from verbatim.metrics import instruments as metrics
 from verbatim.models import (
@@ -31,7 +32,9 @@ from verbatim.models.base import utcnow
 from verbatim.search.service import queue_index
 from verbatim.speakers.service import write_speakers
 from verbatim.storage import ObjectNotFound, StorageUnavailable, local_copy
+from verbatim.transcriptions.cloud_runner import run_cloud
 from verbatim.transcriptions.partial import PartialPublisher, clear_partial
+from verbatim.usage.service import record_usage
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +47,9 @@ class Inputs:
     storage_key: str
     model_name: str
     options: TranscribeOptions
+    engine: str = LOCAL_ENGINE
+    # Set when an earlier attempt submitted to a cloud provider: resume, do not resubmit.
+    provider_job_id: str | None = None
 
 
 class TranscriptionJob(JobKind[Inputs, EngineResult]):
@@ -62,6 +68,8 @@ class TranscriptionJob(JobKind[Inputs, EngineResult]):
             transcription_id=transcription.id,
             storage_key=audio.storage_key,
             model_name=transcription.model_name,
+            engine=transcription.engine,
+            provider_job_id=transcription.provider_job_id,
             options=TranscribeOptions(
                 language=transcription.requested_language,
                 word_timestamps=bool(options.get("word_timestamps", True)),
@@ -76,6 +84,8 @@ class TranscriptionJob(JobKind[Inputs, EngineResult]):
         )
 
     async def work(self, ctx: JobContext, inputs: Inputs) -> EngineResult:
+        if inputs.engine != LOCAL_ENGINE:
+            return await run_cloud(ctx, inputs)
         services = ctx.services
         assert services.engine_pool is not None, "this process runs no engine"
 
@@ -124,6 +134,13 @@ class TranscriptionJob(JobKind[Inputs, EngineResult]):
         if transcription is None:
             raise JobFailed("transcription_missing", "The transcription was deleted")
         write_result(session, transcription, result)
+        if result.raw is not None:
+            transcription.raw_response = result.raw
+        if result.provider_job_id is not None:
+            transcription.provider_job_id = result.provider_job_id
+        # Usage is recorded in the transaction that completes the transcription: a run is
+        # counted once, and only when its result is stored.
+        record_usage(ctx.services.settings, session, transcription, job, result)
         # An earlier, interrupted attempt may have left nothing or everything: replace it.
         await session.execute(
             delete(Segment)
