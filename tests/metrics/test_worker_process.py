@@ -60,8 +60,9 @@ async def test_a_worker_process_serves_its_own_metrics(tmp_path: Path, database_
         assert value(api_after, name, **labels) == value(api_before, name, **labels)
         # The API process counted the upload; the worker saw no HTTP request.
         assert not any(n == "verbatim_http_requests_total" for n, _ in in_worker)
-        # Cluster gauges come from the database: the worker process's two loops are live.
-        assert value(api_after, "verbatim_workers_live") == 2
+        # Cluster gauges come from the database: the worker process's three loops are live
+        # (local transcriptions, cloud transcriptions, the default queue).
+        assert value(api_after, "verbatim_workers_live") == 3
     finally:
         worker.send_signal(signal.SIGTERM)
         try:
