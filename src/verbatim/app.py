@@ -32,6 +32,9 @@ from verbatim.speakers.endpoints import router as speakers_router
 from verbatim.storage.endpoints import router as storage_router
 from verbatim.transcriptions.endpoints import router as transcriptions_router
 from verbatim.uploads.endpoints import router as uploads_router
+from verbatim.versions.endpoints import router as versions_router
+from verbatim.web.pages import router as web_router
+from verbatim.web.static import mount_static
 
 log = structlog.get_logger("verbatim.http")
 
@@ -116,6 +119,7 @@ def create_app(
         audio_router,
         transcriptions_router,
         speakers_router,
+        versions_router,
         jobs_router,
         search_router,
         collections_router,
@@ -125,6 +129,8 @@ def create_app(
         app.include_router(router)
     app.include_router(uploads_router)
     app.include_router(storage_router)  # presigned URLs of the local backend
+    app.include_router(web_router, include_in_schema=False)  # the web UI's pages
+    mount_static(app)
     # OpenAPI lists the 401/404/422 (and declared) error answers with the error schema.
     document_errors(app)
     return app

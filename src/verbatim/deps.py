@@ -22,6 +22,7 @@ from verbatim.db import session_scope
 from verbatim.errors import Unauthorized
 from verbatim.models import User
 from verbatim.services import Services
+from verbatim.web import session as web_session
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login/form", auto_error=False)
 
@@ -69,6 +70,11 @@ async def _authenticate(request: Request, services: Services, token: str | None)
             if token.startswith(API_KEY_PREFIX):
                 return await auth_service.user_from_api_key(auth, token)
             return await auth_service.user_from_token(auth, token, services.settings, "access")
+        cookie = web_session.session_token(request)
+        if cookie:
+            # The browser's cookie session; a state-changing request must carry its CSRF token.
+            web_session.check_csrf(request, cookie, services.settings)
+            return await web_session.user_from_session(auth, cookie, services.settings)
     raise Unauthorized()
 
 

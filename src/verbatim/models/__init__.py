@@ -17,6 +17,7 @@ from verbatim.models.transcription import (
     Transcription,
     TranscriptionStatus,
 )
+from verbatim.models.transcription_version import TranscriptionVersion, VersionKind
 from verbatim.models.upload_session import UploadSession, UploadStatus
 from verbatim.models.user import Role, User
 from verbatim.models.voice_profile import VoiceProfile
@@ -45,8 +46,10 @@ __all__ = [
     "TranscriptionCollection",
     "TranscriptionStatus",
     "TranscriptionTopic",
+    "TranscriptionVersion",
     "UploadSession",
     "UploadStatus",
     "User",
+    "VersionKind",
     "VoiceProfile",
 ]
