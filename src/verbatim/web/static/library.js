@@ -3,6 +3,9 @@ import { api, ApiError, csrfToken, toast } from "./common.js";
 
 const list = document.getElementById("uploads");
 
+const transcribeOptions = () =>
+  (document.getElementById("detect-speakers")?.checked ? { mode: "dialogue" } : {});
+
 function uploadRow(name) {
   const li = document.createElement("li");
   li.innerHTML = `<span class="name"></span><progress max="100" value="0"></progress><span class="state">waiting</span>`;
@@ -47,7 +50,7 @@ async function ingest(file) {
     row.state("uploading");
     const audio = await sendFile(file, row);
     row.state(audio.is_duplicate ? "already in the library" : "uploaded");
-    const started = await api("POST", `/api/v1/audio/${audio.id}/transcriptions`, {});
+    const started = await api("POST", `/api/v1/audio/${audio.id}/transcriptions`, transcribeOptions());
     row.li.dataset.audio = audio.id;
     row.progress(0);
     const job = await followJob(started.job_id, row);
@@ -74,7 +77,7 @@ function setupUpload() {
     const field = document.getElementById("url-input");
     const row = uploadRow(field.value);
     try {
-      const job = await api("POST", "/api/v1/downloads", { url: field.value, transcribe: {} });
+      const job = await api("POST", "/api/v1/downloads", { url: field.value, transcribe: transcribeOptions() });
       field.value = "";
       const done = await followJob(job.id, row);
       row.state(done.status === "completed" ? "downloaded, transcribing" : `${done.status}: ${done.error_message || ""}`);

@@ -374,3 +374,5 @@ setupCollections();
 setupVersions();
 setupEditing();
 setupPending();
+// For the page-speed test: when the transcript became usable (words indexed, handlers on).
+window.verbatimReady = performance.now();

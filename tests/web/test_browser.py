@@ -1,0 +1,294 @@
+"""The web UI in a real browser (Chromium through Playwright) against `verbatim serve` with its
+worker and the real speech model: the golden path end to end, isolation between users, and
+screenshots of every page (light and dark, desktop and phone width) in tests/web/screenshots/.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import FIXTURES
+from tests.web.conftest import Server
+
+pytestmark = pytest.mark.slow
+
+PASSWORD = "correct horse battery"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+async def shoot(page: Any, directory: Path, name: str) -> None:
+    """Four screenshots of the page: light and dark, desktop and phone width."""
+    for width, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        await page.set_viewport_size(viewport)
+        for theme in ("light", "dark"):
+            await page.emulate_media(color_scheme=theme)
+            await page.screenshot(
+                path=str(directory / f"{name}-{theme}-{width}.png"), full_page=False
+            )
+    await page.set_viewport_size(DESKTOP)
+    await page.emulate_media(color_scheme="light")
+
+
+async def register(page: Any, server: Server, email: str) -> None:
+    await page.goto(f"{server.url}/register")
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label(re.compile("^Password .at least")).fill(PASSWORD)
+    await page.get_by_label("Password again").fill(PASSWORD)
+    await page.get_by_role("button", name="Create account").click()
+    await page.wait_for_url(f"{server.url}/library")
+
+
+async def word_starts(page: Any, turn: Any) -> list[tuple[str, float]]:
+    spans = turn.locator(".words span")
+    texts = await spans.all_text_contents()
+    starts = [float(s) for s in await spans.evaluate_all("els => els.map(e => e.dataset.s)")]
+    return list(zip(texts, starts, strict=True))
+
+
+async def test_golden_path(browser: Any, web_server: Server, screenshots: Path) -> None:
+    context = await browser.new_context(viewport=DESKTOP, accept_downloads=True)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    # Register (and the sign-in and register pages, for the screenshots).
+    await page.goto(f"{web_server.url}/signin")
+    await shoot(page, screenshots, "signin")
+    await page.goto(f"{web_server.url}/register")
+    await shoot(page, screenshots, "register")
+    await register(page, web_server, "alice@example.com")
+
+    # Upload two files at once; watch each one's progress to the end.
+    await page.locator("#file-input").set_input_files(
+        [str(FIXTURES / "dialogue.wav"), str(FIXTURES / "speech2.wav")]
+    )
+    seen: set[str] = set()
+    deadline = time.monotonic() + 240
+    rows = page.locator("#uploads li")
+    while True:
+        states = await page.locator("#uploads li .state").all_text_contents()
+        seen.update(states)
+        done = await rows.evaluate_all("els => els.map(e => e.dataset.done || '')")
+        if len(done) == 2 and all(done):
+            break
+        assert time.monotonic() < deadline, f"uploads did not finish: {states}"
+        await page.wait_for_timeout(100)
+    assert done == ["completed", "completed"], await page.locator("#uploads").inner_text()
+    assert any(
+        s.startswith(("uploading", "uploaded", "pending", "running", "transcrib"))
+        and s != "transcribed"
+        for s in seen
+    ), seen  # progress was shown on the way
+    await page.reload()
+    assert await page.locator("#library tbody tr").count() == 2
+    assert await page.locator("#library .badge.completed").count() == 2
+    await shoot(page, screenshots, "library")
+
+    # Open the dialogue recording.
+    await page.get_by_role("link", name="dialogue.wav").click()
+    await page.wait_for_selector("#transcript .turn")
+    media = page.locator("#media")
+    await page.wait_for_function("document.getElementById('media').readyState >= 1")
+
+    # Play: the highlighted word follows the playhead.
+    await media.evaluate("m => m.play()")
+    samples = []
+    for _ in range(6):
+        await page.wait_for_timeout(400)
+        samples.append(
+            await page.evaluate(
+                """() => { const m = document.getElementById('media');
+                  const now = document.querySelector('.words span.now');
+                  const all = [...document.querySelectorAll('.words span')];
+                  const i = all.indexOf(now);
+                  const at = (k) => (k >= 0 && all[k] ? parseFloat(all[k].dataset.s) : null);
+                  return { t: m.currentTime, i, s: at(i), next: at(i + 1) }; }"""
+            )
+        )
+    await media.evaluate("m => m.pause()")
+    lit = [s for s in samples if s["i"] >= 0]
+    assert len(lit) >= 4, samples
+    assert len({s["i"] for s in lit}) >= 3, samples  # it moved along
+    for s in lit:  # the word lit is the one being said (sampled after the frame: 0.1 s slack)
+        assert s["s"] <= s["t"] + 0.1, s
+        assert s["next"] is None or s["next"] >= s["t"] - 0.25, s
+    assert [s["i"] for s in lit] == sorted(s["i"] for s in lit)
+
+    # Click a word: it seeks there.
+    target = page.locator(".words span").nth(6)
+    start = float(await target.get_attribute("data-s"))
+    await target.click()
+    await page.wait_for_timeout(200)
+    now = await media.evaluate("m => m.currentTime")
+    await media.evaluate("m => m.pause()")
+    assert start - 0.05 <= now <= start + 0.6, (start, now)
+
+    # Rename a speaker inline; the turns show the name, and it sticks.
+    first_speaker = page.locator("#speakers li").first
+    label = await first_speaker.get_attribute("data-label")
+    await first_speaker.locator("input[name=display_name]").fill("Alice")
+    await first_speaker.get_by_role("button", name="Save").click()
+    await page.wait_for_function(
+        f"[...document.querySelectorAll('.who[data-label=\"{label}\"]')]"
+        ".every(e => e.textContent === 'Alice')"
+    )
+    await page.reload()
+    assert await page.locator(f'.who[data-label="{label}"]').first.text_content() == "Alice"
+    await shoot(page, screenshots, "recording")
+
+    # Edit one word in place: the neighbours keep their times.
+    turn = page.locator("#transcript .turn").first
+    before = await word_starts(page, turn)
+    assert len(before) >= 3
+    await turn.get_by_role("button", name=re.compile("^Edit turn")).click()
+    area = turn.locator("textarea")
+    words = [w for w, _ in before]
+    words[1] = "Zebra"
+    await area.fill(" ".join(words))
+    await shoot(page, screenshots, "editing")
+    await turn.get_by_role("button", name="Save").click()
+    await page.wait_for_function("!document.querySelector('#transcript .editor')")
+    after = await word_starts(page, turn)
+    assert [w for w, _ in after] == words
+    for i, ((_, t0), (_, t1)) in enumerate(zip(before, after, strict=True)):
+        if i != 1:
+            assert t0 == t1, (i, before, after)
+    assert before[0][1] <= after[1][1] <= before[2][1]
+    zebra_at = after[1][1]
+    assert await page.locator("#versions li").count() == 1
+
+    # Export SRT: the edit is there, on the right time.
+    tid = await page.locator("#recording").get_attribute("data-transcription")
+    srt = await (
+        await context.request.get(f"{web_server.url}/api/v1/transcriptions/{tid}/export?format=srt")
+    ).text()
+    cue = next(c for c in srt.strip().split("\n\n") if "Zebra" in c)
+    begin, end = re.search(r"(\d\d:\d\d:\d\d,\d{3}) --> (\d\d:\d\d:\d\d,\d{3})", cue).groups()
+
+    def seconds(stamp: str) -> float:
+        h, m, rest = stamp.split(":")
+        return int(h) * 3600 + int(m) * 60 + float(rest.replace(",", "."))
+
+    assert seconds(begin) <= zebra_at <= seconds(end), (cue, zebra_at)
+
+    # Search finds the edit (after re-indexing) and jumps to its second.
+    deadline = time.monotonic() + 120
+    while True:
+        jobs = await (
+            await context.request.get(f"{web_server.url}/api/v1/jobs?type=search_index&limit=50")
+        ).json()
+        if jobs["items"] and all(j["status"] == "completed" for j in jobs["items"]):
+            r = await context.request.get(f"{web_server.url}/api/v1/search?q=Zebra&mode=text")
+            if (await r.json())["items"]:
+                break
+        assert time.monotonic() < deadline, jobs
+        await page.wait_for_timeout(500)
+    await page.goto(f"{web_server.url}/search")
+    await page.get_by_label("Search your transcripts").fill("Zebra")
+    await page.get_by_label("Match").select_option("text")
+    await page.get_by_role("button", name="Search").click()
+    hit = page.locator(".hit .jump").first
+    await hit.wait_for()
+    assert "<mark>" in await page.locator(".hit .snippet").first.inner_html()
+    await shoot(page, screenshots, "search")
+    jump = float(await hit.get_attribute("data-start"))
+    assert abs(jump - zebra_at) < 0.05, (jump, zebra_at)
+    await hit.click()
+    await page.wait_for_url(re.compile(r"/recordings/.*t="))
+    await page.wait_for_function(
+        f"Math.abs(document.getElementById('media').currentTime - {jump}) < 0.5"
+    )
+    assert await page.locator(".words span.now").text_content() == "Zebra"
+    await media.evaluate("m => m.pause()")
+
+    # A collection with both recordings, reordered by keyboard and by dragging.
+    await page.goto(f"{web_server.url}/collections")
+    await page.get_by_label("New collection").fill("Favourites")
+    await page.get_by_role("button", name="Create").click()
+    await page.wait_for_url(re.compile(r"/collections/[0-9a-f-]{36}$"))
+    collection_url = page.url
+    await page.goto(f"{web_server.url}/library")
+    await page.get_by_label("Select all on this page").check()
+    await page.locator("#bulk-collection").select_option(label="Favourites")
+    await page.get_by_role("button", name="Add to collection").click()
+    await page.get_by_text("Added 2 to the collection").wait_for()
+    await page.goto(f"{web_server.url}/collections")
+    await shoot(page, screenshots, "collections")
+    await page.goto(collection_url)
+    items = page.locator("#items li[data-transcription]")
+    order = await items.evaluate_all("els => els.map(e => e.dataset.transcription)")
+    assert len(order) == 2
+    await items.first.focus()
+    await page.keyboard.press("Alt+ArrowDown")
+    await page.get_by_text("Moved to position 2").wait_for()
+    await page.reload()
+    assert await items.evaluate_all("els => els.map(e => e.dataset.transcription)") == order[::-1]
+    await items.nth(1).drag_to(items.nth(0), target_position={"x": 10, "y": 2})
+    await page.get_by_text("Moved to position 1").wait_for()
+    await page.reload()
+    assert await items.evaluate_all("els => els.map(e => e.dataset.transcription)") == order
+    await shoot(page, screenshots, "collection")
+
+    # The remaining pages, for the screenshots.
+    await page.goto(f"{web_server.url}/topics")
+    await page.get_by_label("Name").fill("Meetings")
+    await page.get_by_label(re.compile("^Description")).fill("Meeting notes, agendas, mornings")
+    await page.get_by_role("button", name="Create topic").click()
+    await page.get_by_text("Meetings").first.wait_for()
+    await shoot(page, screenshots, "topics")
+    await page.goto(f"{web_server.url}/voices")
+    await shoot(page, screenshots, "voices")
+    await page.goto(f"{web_server.url}/account")
+    await shoot(page, screenshots, "account")
+
+    # Sign out: the library is behind the sign-in page again.
+    await page.get_by_role("button", name="Sign out").click()
+    await page.wait_for_url(f"{web_server.url}/signin")
+    await page.goto(f"{web_server.url}/library")
+    assert page.url.startswith(f"{web_server.url}/signin")
+    assert errors == [], errors
+    await context.close()
+
+
+async def test_another_user_sees_nothing(browser: Any, web_server: Server) -> None:
+    owner = await browser.new_context(viewport=DESKTOP)
+    page = await owner.new_page()
+    await register(page, web_server, "owner@example.com")
+    await page.locator("#file-input").set_input_files([str(FIXTURES / "speech2.wav")])
+    await page.wait_for_function(
+        "document.querySelector('#uploads li')?.dataset.done === 'completed'", timeout=240_000
+    )
+    await page.reload()
+    link = page.locator("#library tbody a").first
+    recording_url = web_server.url + await link.get_attribute("href")
+    await page.goto(recording_url)
+    tid = await page.locator("#recording").get_attribute("data-transcription")
+    audio = await page.locator("#recording").get_attribute("data-audio")
+
+    other = await browser.new_context(viewport=DESKTOP)
+    intruder = await other.new_page()
+    await register(intruder, web_server, "intruder@example.com")
+    assert await intruder.locator("#library tbody a").count() == 0
+    response = await intruder.goto(recording_url)
+    assert response.status == 404
+    assert "not yours" in await intruder.content()
+    for url in (
+        f"/api/v1/audio/{audio}",
+        f"/api/v1/audio/{audio}/content",
+        f"/api/v1/transcriptions/{tid}",
+        f"/api/v1/transcriptions/{tid}/export?format=srt",
+        f"/api/v1/transcriptions/{tid}/versions",
+        f"/recordings/{audio}?transcription={tid}",
+    ):
+        r = await other.request.get(web_server.url + url)
+        assert r.status == 404, url
+    search = await other.request.get(f"{web_server.url}/api/v1/search?q=hello&mode=text")
+    assert (await search.json())["items"] == []
+    await owner.close()
+    await other.close()
