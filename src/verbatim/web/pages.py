@@ -418,6 +418,9 @@ async def recording(
         context["speakers"] = speakers
         context["colours"] = transcript.speaker_colours([s.label for s in speakers])
         context["names"] = {s.label: s.display_name or s.label for s in speakers}
+        context["transcript_html"] = transcript.article_html(
+            context["turns"], context["names"], context["colours"]
+        )
         topics, _ = await topics_service.transcription_topics(
             session, user, t.id, status=None, limit=100, offset=0
         )

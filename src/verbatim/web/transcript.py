@@ -72,3 +72,30 @@ async def turns(session: AsyncSession, transcription_id: uuid.UUID) -> list[Turn
 
 def speaker_colours(labels: list[str]) -> dict[str, int]:
     return {label: i % PALETTE for i, label in enumerate(labels)}
+
+
+def article_html(turns: list[Turn], names: dict[str, str], colours: dict[str, int]) -> Markup:
+    """Every turn of the transcript, in one string (a template loop over thousands of turns
+    costs more than the words themselves)."""
+    parts = []
+    for turn in turns:
+        head = ""
+        cls = "turn"
+        speaker_attr = ""
+        if turn.speaker:
+            label = escape(turn.speaker)
+            cls += f" spk-{colours.get(turn.speaker, 0)}"
+            speaker_attr = f' data-speaker="{label}"'
+            name = escape(names.get(turn.speaker, turn.speaker))
+            head = f'<span class="who" data-label="{label}">{name}</span>'
+        at = clock(turn.start)
+        parts.append(
+            f'<section class="{cls}" data-index="{turn.index}"{speaker_attr}>'
+            f'<div class="turn-head">{head}'
+            f'<button type="button" class="time" data-seek="{turn.start:.3f}" '
+            f'aria-label="Play from {at}">{at}</button>'
+            f'<button type="button" class="edit ghost small" aria-label="Edit turn at {at}">'
+            f"Edit</button></div>"
+            f'<p class="words">{turn.html}</p></section>'
+        )
+    return Markup("".join(parts))  # noqa: S704 - names, labels and words are escaped above

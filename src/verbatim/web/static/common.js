@@ -57,6 +57,7 @@ function setupTheme() {
   if (!button) return;
   const label = () => { button.textContent = currentTheme() === "dark" ? "Light theme" : "Dark theme"; };
   label();
+  matchMedia("(prefers-color-scheme: dark)").addEventListener("change", label);
   button.addEventListener("click", () => {
     const next = currentTheme() === "dark" ? "light" : "dark";
     document.documentElement.dataset.theme = next;
