@@ -133,9 +133,12 @@ class Server:
 
 @pytest.fixture(scope="module")
 def web_server(
-    pg_server: embedded_db.EmbeddedServer, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    pg_server: embedded_db.EmbeddedServer,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Server]:
-    """`verbatim serve` with its in-process worker and the real model, on a fresh database."""
+    """`verbatim serve` with its in-process worker and the real model, on a fresh database.
+    A test module may set more of its environment in `SERVER_ENV`."""
     name = f"w_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg_server.uri, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")
@@ -152,6 +155,7 @@ def web_server(
         "VERBATIM_LOG_JSON": "false",
         "VERBATIM_REGISTER_RATE_PER_ADDRESS": "1000",
         "VERBATIM_LOGIN_RATE_PER_ADDRESS": "1000",
+        **getattr(request.module, "SERVER_ENV", {}),
     }
     log = (data_dir.parent / "server.log").open("wb")
     proc = subprocess.Popen(

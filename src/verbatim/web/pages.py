@@ -362,6 +362,7 @@ async def library_page(request: Request, services: ServicesDep, session: Session
         sorts=list(library.SORTS),
         collections=collections,
         formats=list(export.FORMATS),
+        direct_from=services.settings.web_direct_upload_bytes,
     )
 
 
@@ -471,6 +472,12 @@ async def search_page(request: Request, services: ServicesDep, session: SessionD
                 },
             )
             group["hits"].append(hit)
+        # Chunks keep speaker labels; show the names the user gave them.
+        for group in groups.values():
+            names = await speakers_service.speaker_names(session, group["transcription_id"])
+            for hit in group["hits"]:
+                if hit.get("speaker"):
+                    hit["speaker"] = names.get(hit["speaker"], hit["speaker"])
         context["groups"] = list(groups.values())
     return render(request, "search.html", viewer, **context)
 

@@ -34,6 +34,93 @@ function sendFile(file, row) {
   });
 }
 
+// --- direct upload (presigned, multipart in parallel, resumable) ---------------------------
+
+const DIRECT_FROM = Number(document.getElementById("dropzone")?.dataset.directFrom || 0);
+const PARALLEL_PARTS = 3;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** PUT a blob to a presigned URL, reporting bytes sent. Rejects with .retry on network errors
+ * and 5xx answers (worth another try), without it on other refusals. */
+function put(url, blob, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("PUT", url);
+    xhr.upload.onprogress = (e) => onProgress(e.loaded);
+    xhr.onload = () => {
+      if (xhr.status < 300) { onProgress(blob.size); resolve(); return; }
+      const err = new Error(`storage answered ${xhr.status}`);
+      err.retry = xhr.status >= 500;
+      reject(err);
+    };
+    xhr.onerror = () => { const err = new Error("network error"); err.retry = true; reject(err); };
+    xhr.send(blob);
+  });
+}
+
+async function putWithRetry(url, blob, onProgress, tries = 6) {
+  for (let attempt = 1; ; attempt++) {
+    try { return await put(url, blob, onProgress); }
+    catch (err) {
+      onProgress(0);
+      if (!err.retry || attempt >= tries) throw err;
+      await sleep(Math.min(8000, 400 * 2 ** attempt));
+    }
+  }
+}
+
+/** A large file straight to storage. The upload's id is remembered (per file name, size and
+ * date), so choosing the same file again after a failure or a reload resumes it: the server
+ * says which parts it is missing, and only those are sent. */
+async function directUpload(file, row) {
+  const key = `verbatim-upload:${file.name}:${file.size}:${file.lastModified}`;
+  let upload = null;
+  const saved = localStorage.getItem(key);
+  if (saved) {
+    try { upload = await api("GET", `/api/v1/uploads/${saved}`); } catch { upload = null; }
+    if (upload && upload.status !== "pending") upload = null;
+  }
+  if (!upload) {
+    upload = await api("POST", "/api/v1/uploads", { filename: file.name, size: file.size, content_type: file.type || null });
+    localStorage.setItem(key, upload.id);
+  }
+  const sent = new Map();
+  const progress = () => row.progress(Math.round(([...sent.values()].reduce((a, b) => a + b, 0) / file.size) * 100));
+  const parts = upload.multipart
+    ? upload.multipart.parts.map((p) => ({ ...p, offset: (p.part_number - 1) * upload.multipart.part_size }))
+    : [{ part_number: 1, size: file.size, url: upload.url, offset: 0 }];
+  const send = async (todo) => {
+    const queue = [...todo];
+    const worker = async () => {
+      for (let part = queue.shift(); part; part = queue.shift()) {
+        const blob = file.slice(part.offset, part.offset + part.size);
+        await putWithRetry(part.url, blob, (n) => { sent.set(part.part_number, n); progress(); });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_PARTS, queue.length) }, worker));
+  };
+  let todo = parts;
+  if (saved && upload.multipart) {
+    // Resuming: ask what is missing by trying to complete.
+    try {
+      const audio = await api("POST", upload.complete_url, {});
+      localStorage.removeItem(key);
+      return audio;
+    } catch (err) {
+      if (err.code !== "upload_incomplete") throw err;
+      const missing = new Set(err.body?.error?.details?.missing_parts || parts.map((p) => p.part_number));
+      parts.filter((p) => !missing.has(p.part_number)).forEach((p) => sent.set(p.part_number, p.size));
+      todo = parts.filter((p) => missing.has(p.part_number));
+    }
+  }
+  row.state(`uploading ${parts.length > 1 ? `${parts.length} parts` : "directly"}`);
+  await send(todo);
+  row.state("checking");
+  const audio = await api("POST", upload.complete_url, {});
+  localStorage.removeItem(key);
+  return audio;
+}
+
 async function followJob(jobId, row) {
   for (;;) {
     const job = await api("GET", `/api/v1/jobs/${jobId}`);
@@ -48,7 +135,7 @@ async function ingest(file) {
   const row = uploadRow(file.name);
   try {
     row.state("uploading");
-    const audio = await sendFile(file, row);
+    const audio = DIRECT_FROM && file.size >= DIRECT_FROM ? await directUpload(file, row) : await sendFile(file, row);
     row.state(audio.is_duplicate ? "already in the library" : "uploaded");
     const started = await api("POST", `/api/v1/audio/${audio.id}/transcriptions`, transcribeOptions());
     row.li.dataset.audio = audio.id;
