@@ -129,6 +129,38 @@ async def test_golden_path(browser: Any, web_server: Server, screenshots: Path) 
     await media.evaluate("m => m.pause()")
     assert start - 0.05 <= now <= start + 0.6, (start, now)
 
+    # The keyboard: play/pause, 5 s back and forward, speed, next and previous turn.
+    await page.locator("main h1").click()  # focus on the page, not in a field
+    time_now = "document.getElementById('media').currentTime"
+    await page.keyboard.press("k")
+    await page.wait_for_function("!document.getElementById('media').paused")
+    await page.keyboard.press("k")
+    assert await media.evaluate("m => m.paused")
+    await media.evaluate("m => { m.currentTime = 1; }")
+    await page.keyboard.press("l")
+    await page.wait_for_function(f"Math.abs({time_now} - 6) < 0.01")
+    await page.keyboard.press("ArrowLeft")
+    await page.wait_for_function(f"Math.abs({time_now} - 1) < 0.01")
+    await page.keyboard.press("]")
+    assert await media.evaluate("m => m.playbackRate") == 1.25
+    assert await page.locator("#speed").text_content() == "1.25\u00d7"
+    await page.keyboard.press("[")
+    await page.keyboard.press("[")
+    assert await media.evaluate("m => m.playbackRate") == 0.75
+    turn_starts = [
+        float(x)
+        for x in await page.locator("#transcript .turn .time").evaluate_all(
+            "els => els.map(e => e.dataset.seek)"
+        )
+    ]
+    await media.evaluate("m => { m.currentTime = 0; }")
+    await page.keyboard.press("n")
+    await page.wait_for_function(f"Math.abs({time_now} - {turn_starts[1]}) < 0.01")
+    await page.keyboard.press("n")
+    await page.wait_for_function(f"Math.abs({time_now} - {turn_starts[2]}) < 0.01")
+    await page.keyboard.press("p")
+    await page.wait_for_function(f"Math.abs({time_now} - {turn_starts[1]}) < 0.01")
+
     # Rename a speaker inline; the turns show the name, and it sticks.
     first_speaker = page.locator("#speakers li").first
     label = await first_speaker.get_attribute("data-label")
@@ -149,6 +181,7 @@ async def test_golden_path(browser: Any, web_server: Server, screenshots: Path) 
     await turn.get_by_role("button", name=re.compile("^Edit turn")).click()
     area = turn.locator("textarea")
     words = [w for w, _ in before]
+    words_before = list(words)
     words[1] = "Zebra"
     await area.fill(" ".join(words))
     await shoot(page, screenshots, "editing")
@@ -162,6 +195,10 @@ async def test_golden_path(browser: Any, web_server: Server, screenshots: Path) 
     assert before[0][1] <= after[1][1] <= before[2][1]
     zebra_at = after[1][1]
     assert await page.locator("#versions li").count() == 1
+    await page.get_by_role("button", name="Changes").click()
+    await page.locator("#diff ins").wait_for()
+    assert await page.locator("#diff ins").text_content() == "Zebra "
+    assert (await page.locator("#diff del").text_content()).strip() == words_before[1]
 
     # Export SRT: the edit is there, on the right time.
     tid = await page.locator("#recording").get_attribute("data-transcription")
