@@ -23,6 +23,9 @@
   with the real model, perturbed to size): index build time and size, recall@10 of the
   semantic leg against exact search, p50/p95 through HTTP (hybrid; semantic for users owning
   1% and 0.1%). Targets at 1M: recall@10 >= 0.95 at hybrid p95 < 100 ms.
+- webui: the web UI in Chromium: the 30,000-word recording page's time to interactive against
+  the same words as plain text, frame times and DOM mutations while playing, and the library
+  page's weight for 10,000 recordings against one API JSON page (targets: < 2 s, < 200 KB).
 - topics: the topic scoring query over --transcriptions (2000) x --chunks (20) chunks of one
   user, against one GROUP BY reading every distance once.
 
@@ -53,6 +56,7 @@ from bench import (
     search,
     storage,
     topics,
+    webui,
 )
 from bench.common import REPO_ROOT, BenchError
 
@@ -68,6 +72,7 @@ BENCHMARKS = (
     "topics",
     "diarization",
     "search",
+    "webui",
 )
 
 
@@ -148,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         "diarization": diarization.run,
         "search": search.run,
         "topics": topics.run,
+        "webui": webui.run,
     }
     try:
         if "pipeline" in chosen:
