@@ -93,6 +93,7 @@ async def test_golden_path(browser: Any, web_server: Server, screenshots: Path) 
     # Open the dialogue recording.
     await page.get_by_role("link", name="dialogue.wav").click()
     await page.wait_for_selector("#transcript .turn")
+    recording_page = page.url
     media = page.locator("#media")
     await page.wait_for_function("document.getElementById('media').readyState >= 1")
 
@@ -279,6 +280,29 @@ async def test_golden_path(browser: Any, web_server: Server, screenshots: Path) 
     await page.get_by_role("button", name="Create topic").click()
     await page.get_by_text("Meetings").first.wait_for()
     await shoot(page, screenshots, "topics")
+
+    # Review a topic on the recording: assigned (here through the API), then rejected, accepted.
+    topic_id = await page.locator("tr[data-topic]").first.get_attribute("data-topic")
+    csrf = await page.locator('meta[name="csrf-token"]').get_attribute("content")
+    r = await context.request.put(
+        f"{web_server.url}/api/v1/transcriptions/{tid}/topics/{topic_id}",
+        data={"status": "accepted"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert r.status == 200, await r.text()
+    await page.goto(recording_page)
+    topic = page.locator(f'#topics li[data-topic="{topic_id}"]')
+    await topic.get_by_role("button", name="Reject").click()
+    await topic.locator(".badge.rejected").wait_for()
+    await topic.get_by_role("button", name="Accept").click()
+    await topic.locator(".badge.accepted").wait_for()
+
+    # The library filters.
+    await page.goto(f"{web_server.url}/library?q=speech2")
+    assert await page.locator("#library tbody tr").count() == 1
+    await page.goto(f"{web_server.url}/library?status=completed&sort=title")
+    titles = await page.locator("#library tbody td:nth-child(2)").all_text_contents()
+    assert titles == ["dialogue.wav", "speech2.wav"]
     await page.goto(f"{web_server.url}/voices")
     await shoot(page, screenshots, "voices")
     await page.goto(f"{web_server.url}/account")
