@@ -204,3 +204,42 @@ async def test_pages_need_a_session(app_client: httpx.AsyncClient) -> None:
         "/signin", data={"email": "x@example.com", "password": "x", "next": "//evil.example/"}
     )
     assert r.status_code == 401
+
+
+async def test_forms_posted_from_another_site_are_refused(app_client: httpx.AsyncClient) -> None:
+    evil = {"Origin": "https://evil.example"}
+    r = await app_client.post(
+        "/register",
+        data={"email": "lure@example.com", "password": PASSWORD, "password2": PASSWORD},
+        headers=evil,
+    )
+    assert r.status_code == 403 and r.json()["error"]["code"] == "csrf_failed"
+    r = await app_client.post(
+        "/signin", data={"email": "lure@example.com", "password": PASSWORD}, headers=evil
+    )
+    assert r.status_code == 403
+    assert "set-cookie" not in r.headers
+    same = await app_client.post(
+        "/register",
+        data={"email": "lure@example.com", "password": PASSWORD, "password2": PASSWORD},
+        headers={"Origin": "http://verbatim.test"},
+    )
+    assert same.status_code == 303
+
+
+async def test_sign_in_goes_back_to_the_page_asked_for_and_never_off_site(
+    app_client: httpx.AsyncClient,
+) -> None:
+    await web_register(app_client, "next@example.com")
+    app_client.cookies.clear()
+    for target, expected in (
+        ("/search?q=x", "/search?q=x"),
+        ("//evil.example/", "/library"),
+        ("https://evil.example/", "/library"),
+    ):
+        r = await app_client.post(
+            "/signin", data={"email": "next@example.com", "password": PASSWORD, "next": target}
+        )
+        assert r.status_code == 303
+        assert r.headers["location"] == expected
+        app_client.cookies.clear()

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -23,7 +23,7 @@ from verbatim.auth import service as auth_service
 from verbatim.auth.deps import client_address
 from verbatim.auth.schemas import ApiKeyIn, PasswordChangeIn, RegisterIn
 from verbatim.deps import ServicesDep, SessionDep
-from verbatim.errors import AppError, NotFound
+from verbatim.errors import AppError, Forbidden, NotFound
 from verbatim.kit.pagination import PageRequest
 from verbatim.library.collections import service as collections_service
 from verbatim.library.topics import service as topics_service
@@ -101,7 +101,16 @@ def not_found(request: Request, viewer: Viewer | None) -> HTMLResponse:
     )
 
 
+def _same_origin(request: Request) -> None:
+    """A form posted from another site is refused, even before there is a session to protect
+    (signing a victim in to the attacker's account is login CSRF)."""
+    origin = request.headers.get("origin")
+    if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
+        raise Forbidden("This form was posted from another site", code="csrf_failed")
+
+
 async def _form(request: Request, viewer: Viewer | None, services: ServicesDep) -> dict[str, str]:
+    _same_origin(request)
     form = await request.form()
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     if viewer is not None:
