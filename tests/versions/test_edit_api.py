@@ -258,3 +258,41 @@ async def test_an_unfinished_transcription_cannot_be_edited(alice: ApiUser) -> N
     assert r.status_code == 409
     assert r.json()["error"]["code"] == "transcription_not_ready"
     assert await stored_versions(tid) == 0
+
+
+async def test_editing_a_3_hour_transcript(alice: ApiUser) -> None:
+    """One edit of a 30,000-word transcript: every other turn untouched, two snapshots written
+    (the original and the edit). The time is printed for the notes (`-s`)."""
+    import time
+
+    from tests.transcriptions.test_api_limits import seed_transcript
+
+    tid = await seed_transcript(alice, segments=3000, words_per_segment=10)
+    before = await alice.get(
+        f"/api/v1/transcriptions/{tid}/segments", params={"limit": 3, "offset": 1500}
+    )
+
+    started = time.perf_counter()
+    r = await alice.patch(
+        f"/api/v1/transcriptions/{tid}/segments/1500",
+        json={"text": "w0 changed w2 w3 w4 w5 w6 w7 w8 w9"},
+    )
+    first = time.perf_counter() - started
+    started = time.perf_counter()
+    again = await alice.patch(
+        f"/api/v1/transcriptions/{tid}/segments/1501", json={"text": "w0 w1 edited"}
+    )
+    second = time.perf_counter() - started
+    print(
+        f"\nedit of a 30,000-word transcript: first {first:.2f} s "
+        f"(with the original's snapshot), next {second:.2f} s"
+    )
+
+    assert r.status_code == 200 and again.status_code == 200, (r.text, again.text)
+    after = await alice.get(
+        f"/api/v1/transcriptions/{tid}/segments", params={"limit": 3, "offset": 1500}
+    )
+    old, new = before.json()["items"], after.json()["items"]
+    assert [w["start"] for w in new[0]["words"]] == [w["start"] for w in old[0]["words"]]
+    assert new[2] == old[2]
+    assert await stored_versions(tid) == 3

@@ -12,7 +12,7 @@ import difflib
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verbatim.errors import Conflict, NotFound, ValidationFailed
@@ -50,18 +50,6 @@ async def _segments(session: AsyncSession, transcription_id: uuid.UUID) -> list[
     return list(rows)
 
 
-async def _snapshot(session: AsyncSession, transcription: Transcription) -> dict[str, Any]:
-    speakers = await session.execute(
-        select(Speaker.label, Speaker.display_name)
-        .where(Speaker.transcription_id == transcription.id)
-        .order_by(Speaker.label)
-    )
-    return {
-        "segments": [segment_dict(s) for s in await _segments(session, transcription.id)],
-        "speakers": [{"label": label, "display_name": name} for label, name in speakers],
-    }
-
-
 async def current_version(session: AsyncSession, transcription_id: uuid.UUID) -> int | None:
     latest: int | None = await session.scalar(
         select(func.max(TranscriptionVersion.version)).where(
@@ -71,40 +59,79 @@ async def current_version(session: AsyncSession, transcription_id: uuid.UUID) ->
     return latest
 
 
+# The snapshot is built by PostgreSQL from the rows themselves: a 30,000-word transcript's few MB
+# of JSON never travel to Python and back.
+_INSERT_VERSION = text(
+    """
+    INSERT INTO transcription_version
+        (id, transcription_id, version, kind, author_id, summary, snapshot, created_at)
+    SELECT :id, :tid, :version, :kind, :author, :summary,
+        jsonb_build_object(
+            'segments', coalesce((
+                SELECT jsonb_agg(jsonb_build_object(
+                    'index', s.index, 'start', s.start, 'end', s."end", 'text', s.text,
+                    'speaker', s.speaker, 'confidence', s.confidence, 'words', s.words)
+                    ORDER BY s.index)
+                FROM segment s WHERE s.transcription_id = :tid), '[]'::jsonb),
+            'speakers', coalesce((
+                SELECT jsonb_agg(jsonb_build_object(
+                    'label', p.label, 'display_name', p.display_name) ORDER BY p.label)
+                FROM speaker p WHERE p.transcription_id = :tid), '[]'::jsonb)),
+        now()
+    """
+)
+
+
+_UPDATE_TEXT = text(
+    """
+    UPDATE transcription SET
+        text = coalesce((
+            SELECT string_agg(btrim(s.text), ' ' ORDER BY s.index) FROM segment s
+            WHERE s.transcription_id = :tid AND btrim(s.text) <> ''), ''),
+        word_count = (
+            SELECT coalesce(sum(jsonb_array_length(s.words)), 0) FROM segment s
+            WHERE s.transcription_id = :tid)
+    WHERE id = :tid
+    """
+)
+
+
 async def record_version(
     session: AsyncSession,
     transcription: Transcription,
     kind: VersionKind,
     author: User | None,
     summary: str,
-) -> TranscriptionVersion:
+) -> int:
     """Append the transcript's current state (the segment rows as they are now) as its next
-    version. For any writer of a new state: edits, reprocessing, reconciliation. The caller
-    holds the transcription row locked."""
+    version; returns its number. For any writer of a new state: edits, reprocessing,
+    reconciliation. The caller holds the transcription row locked."""
     latest = await current_version(session, transcription.id)
     if latest is None and kind is not VersionKind.engine:
         raise RuntimeError("record the baseline first (ensure_baseline)")
-    row = TranscriptionVersion(
-        transcription_id=transcription.id,
-        version=(latest or 0) + 1,
-        kind=kind,
-        author_id=author.id if author else None,
-        summary=summary[:500],
-        snapshot=await _snapshot(session, transcription),
+    await session.flush()  # the rows as changed so far
+    version = (latest or 0) + 1
+    await session.execute(
+        _INSERT_VERSION,
+        {
+            "id": uuid.uuid4(),
+            "tid": transcription.id,
+            "version": version,
+            "kind": kind.value,
+            "author": author.id if author else None,
+            "summary": summary[:500],
+        },
     )
-    session.add(row)
-    await session.flush()
-    return row
+    return version
 
 
 async def ensure_baseline(session: AsyncSession, transcription: Transcription) -> int:
     """Version 1 is the transcript before any change; saved on the first change."""
     latest = await current_version(session, transcription.id)
     if latest is None:
-        row = await record_version(
+        return await record_version(
             session, transcription, VersionKind.engine, None, "as transcribed"
         )
-        return row.version
     return latest
 
 
@@ -159,18 +186,12 @@ async def _after_edit(
     from verbatim.search.service import queue_index
 
     await session.flush()
-    rows = (
-        await session.execute(
-            select(Segment.text, func.jsonb_array_length(Segment.words))
-            .where(Segment.transcription_id == transcription.id)
-            .order_by(Segment.index)
-        )
-    ).all()
-    transcription.text = " ".join(text.strip() for text, _ in rows if text.strip())
-    transcription.word_count = sum(count or 0 for _, count in rows)
+    # Text and counts from the rows, in the database (a long transcript has thousands of turns).
+    await session.execute(_UPDATE_TEXT, {"tid": transcription.id})
+    await session.refresh(transcription, ["text", "word_count"])
     version = await record_version(session, transcription, VersionKind.edit, user, summary)
     await queue_index(session, transcription)
-    return version.version
+    return version
 
 
 async def edit_segment(
