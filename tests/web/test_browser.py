@@ -5,8 +5,10 @@ screenshots of every page (light and dark, desktop and phone width) in tests/web
 
 from __future__ import annotations
 
+import io
 import re
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +168,7 @@ async def test_golden_path(browser: Any, web_server: Server, screenshots: Path) 
     first_speaker = page.locator("#speakers li").first
     label = await first_speaker.get_attribute("data-label")
     await first_speaker.locator("input[name=display_name]").fill("Alice")
+    await first_speaker.get_by_label("Save voice").check()  # and keep her voice
     await first_speaker.get_by_role("button", name="Save").click()
     await page.wait_for_function(
         f"[...document.querySelectorAll('.who[data-label=\"{label}\"]')]"
@@ -272,6 +275,14 @@ async def test_golden_path(browser: Any, web_server: Server, screenshots: Path) 
     await page.reload()
     assert await items.evaluate_all("els => els.map(e => e.dataset.transcription)") == order
     await shoot(page, screenshots, "collection")
+    await page.get_by_role("button", name="Export", exact=True).click()
+    link = page.locator("#export-link")
+    await link.wait_for(timeout=120_000)
+    archive = await (
+        await context.request.get(web_server.url + await link.get_attribute("href"))
+    ).body()
+    names = zipfile.ZipFile(io.BytesIO(archive)).namelist()
+    assert sum(n.endswith(".srt") for n in names) == 2 and "manifest.json" in names, names
 
     # The remaining pages, for the screenshots.
     await page.goto(f"{web_server.url}/topics")
@@ -304,7 +315,13 @@ async def test_golden_path(browser: Any, web_server: Server, screenshots: Path) 
     titles = await page.locator("#library tbody td:nth-child(2)").all_text_contents()
     assert titles == ["dialogue.wav", "speech2.wav"]
     await page.goto(f"{web_server.url}/voices")
+    assert await page.locator(".profile-form input[name=name]").input_value() == "Alice"
     await shoot(page, screenshots, "voices")
+    await page.locator(".profile-form input[name=name]").fill("Alice Martin")
+    await page.get_by_role("button", name="Rename").click()
+    await page.get_by_text("Renamed").wait_for()
+    await page.reload()
+    assert await page.locator(".profile-form input[name=name]").input_value() == "Alice Martin"
     await page.goto(f"{web_server.url}/account")
     await shoot(page, screenshots, "account")
 

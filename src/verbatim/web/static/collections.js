@@ -83,3 +83,27 @@ if (list) {
     }
   });
 }
+
+document.getElementById("collection-export")?.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const cid = document.getElementById("items").dataset.collection;
+  const formats = [...e.target.querySelectorAll("input[name=formats]:checked")].map((c) => c.value);
+  const state = document.getElementById("export-state");
+  try {
+    const started = await api("POST", `/api/v1/collections/${cid}/exports`, { formats });
+    state.textContent = "preparing…";
+    for (;;) {
+      const job = await api("GET", `/api/v1/jobs/${started.job_id}`);
+      if (job.status === "completed") break;
+      if (["failed", "cancelled"].includes(job.status)) throw new Error(job.error_message || job.status);
+      state.textContent = `preparing… ${Math.round(job.progress)}%`;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    const link = document.createElement("a");
+    link.href = started.download_url;
+    link.textContent = "Download the zip";
+    link.id = "export-link";
+    state.replaceChildren(link);
+    link.focus();
+  } catch (err) { state.textContent = `failed: ${err.message}`; }
+});
