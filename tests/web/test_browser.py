@@ -24,8 +24,17 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 
 
+UNLABELLED = """() => [...document.querySelectorAll(
+    'input:not([type=hidden]), select, textarea, button')]
+  .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                  && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+  .map((el) => el.outerHTML.slice(0, 120))"""
+
+
 async def shoot(page: Any, directory: Path, name: str) -> None:
-    """Four screenshots of the page: light and dark, desktop and phone width."""
+    """Four screenshots of the page: light and dark, desktop and phone width. And a check that
+    every control on it has an accessible name (a label, aria-label, or text)."""
+    assert await page.evaluate(UNLABELLED) == [], name
     for width, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         await page.set_viewport_size(viewport)
         for theme in ("light", "dark"):
