@@ -257,6 +257,39 @@ async def test_golden_path(browser: Any, web_server: Server, screenshots: Path) 
     assert await page.locator(".words span.now").text_content() == "Zebra"
     await media.evaluate("m => m.pause()")
 
+    # Split a turn before its third word, merge it back, change a turn's speaker: every word
+    # keeps its time throughout.
+    await page.goto(recording_page)
+    turns = page.locator("#transcript .turn")
+    count = await turns.count()
+    starts_js = "els => els.map(e => parseFloat(e.dataset.s))"
+    all_times = await page.locator(".words span").evaluate_all(starts_js)
+    await turns.first.get_by_role("button", name=re.compile("^Edit turn")).click()
+    area = turns.first.locator("textarea")
+    caret = len(" ".join((await area.input_value()).split()[:2])) + 1
+    await area.evaluate(f"a => a.setSelectionRange({caret}, {caret})")
+    async with page.expect_navigation():
+        await turns.first.get_by_role("button", name="Split at cursor").click()
+    assert await turns.count() == count + 1
+    assert len(await word_starts(page, turns.first)) == 2
+    assert await page.locator(".words span").evaluate_all(starts_js) == all_times
+    await turns.first.get_by_role("button", name=re.compile("^Edit turn")).click()
+    async with page.expect_navigation():
+        await turns.first.get_by_role("button", name="Merge with next").click()
+    assert await turns.count() == count
+    assert await page.locator(".words span").evaluate_all(starts_js) == all_times
+    first_label = await turns.first.get_attribute("data-speaker")
+    second = turns.nth(1)
+    assert await second.get_attribute("data-speaker") != first_label
+    await second.get_by_role("button", name=re.compile("^Edit turn")).click()
+    await second.get_by_label("Speaker").select_option(first_label)
+    await second.get_by_role("button", name="Save").click()
+    await page.wait_for_function("!document.querySelector('#transcript .editor')")
+    assert await second.locator(".who").text_content() == "Alice"
+    await page.reload()
+    assert await turns.nth(1).get_attribute("data-speaker") == first_label
+    assert await page.locator(".words span").evaluate_all(starts_js) == all_times
+
     # A collection with both recordings, reordered by keyboard and by dragging.
     await page.goto(f"{web_server.url}/collections")
     await page.get_by_label("New collection").fill("Favourites")
