@@ -19,6 +19,7 @@ let current = -1;
 let currentTurn = null;
 let running = false;
 let lastFrame = 0;
+const follow = document.getElementById("follow") || { checked: false };
 const gaps = [];   // ms between frames while playing (last 2000)
 const work = [];   // ms of our work per frame (last 2000)
 
@@ -52,12 +53,15 @@ function highlight() {
   const span = spans[i];
   span.classList.add("now");
   const turn = span.closest(".turn");
-  if (turn !== currentTurn) {
+  const newTurn = turn !== currentTurn;
+  if (newTurn) {
     currentTurn?.classList.remove("active");
     turn?.classList.add("active");
     currentTurn = turn;
   }
-  if (document.getElementById("follow")?.checked) {
+  // Reading a position forces layout: only when the turn changes, and now and then within a
+  // long turn, rather than for every word.
+  if ((newTurn || i % 16 === 0) && follow.checked) {
     const r = span.getBoundingClientRect();
     if (r.top < 120 || r.bottom > innerHeight - 40) span.scrollIntoView({ block: "center" });
   }
