@@ -1,9 +1,13 @@
 """Large files from the library page go straight to storage: presigned, in parts sent in
 parallel, retried after a network error, and resumed (only the missing parts) when the same file
-is chosen again after a failure. Against `verbatim serve` with the local storage backend."""
+is chosen again after a failure. And a link pasted in the library's URL box is fetched. Against
+`verbatim serve` with the local storage backend."""
 
 from __future__ import annotations
 
+import functools
+import http.server
+import threading
 import wave
 from pathlib import Path
 from typing import Any
@@ -11,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.conftest import FIXTURES
 from tests.web.conftest import Server
 from tests.web.test_browser import DESKTOP, register
 
@@ -21,6 +26,8 @@ SERVER_ENV = {
     "VERBATIM_WEB_DIRECT_UPLOAD_BYTES": str(1 * MIB),
     "VERBATIM_MULTIPART_THRESHOLD_BYTES": str(5 * MIB),
     "VERBATIM_MULTIPART_PART_SIZE_BYTES": str(5 * MIB),
+    # The link test's media server is on loopback, which downloads refuse unless allowed.
+    "VERBATIM_DOWNLOAD_ALLOW_NETWORKS": "127.0.0.1/32",
 }
 
 
@@ -115,3 +122,30 @@ async def test_a_large_file_goes_direct_in_parts_and_survives_errors(
     assert audio["original_filename"] == "second.wav"
     assert len(resumed) == 1  # only the part that was missing
     await context.close()
+
+
+async def test_a_link_in_the_url_box_is_fetched_into_the_library(
+    browser: Any, web_server: Server
+) -> None:
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(FIXTURES))
+    media = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=media.serve_forever, daemon=True).start()
+    try:
+        context = await browser.new_context(viewport=DESKTOP)
+        page = await context.new_page()
+        await register(page, web_server, "links@example.com")
+        url = f"http://127.0.0.1:{media.server_address[1]}/speech2.wav"
+        await page.get_by_label("Link to media").fill(url)
+        await page.get_by_role("button", name="Fetch link").click()
+        state = page.locator("#uploads li .state").last
+        await page.wait_for_function(
+            "/^(downloaded|failed|cancelled)/.test("
+            "document.querySelector('#uploads li:last-child .state')?.textContent || '')",
+            timeout=120_000,
+        )
+        assert (await state.text_content()).startswith("downloaded"), await state.text_content()
+        await page.reload()
+        assert await page.locator("#library tbody a", has_text="speech2").count() == 1
+        await context.close()
+    finally:
+        media.shutdown()

@@ -164,7 +164,7 @@ function setupUpload() {
     const field = document.getElementById("url-input");
     const row = uploadRow(field.value);
     try {
-      const job = await api("POST", "/api/v1/downloads", { url: field.value, transcribe: transcribeOptions() });
+      const job = await api("POST", "/api/v1/audio/downloads", { url: field.value, transcribe: transcribeOptions() });
       field.value = "";
       const done = await followJob(job.id, row);
       row.state(done.status === "completed" ? "downloaded, transcribing" : `${done.status}: ${done.error_message || ""}`);
