@@ -26,6 +26,9 @@
 - engines: faster-whisper's BatchedInferencePipeline (VAD chunking) against the sequential
   `WhisperModel.transcribe` with default settings on bench/data/speech_10min.ogg (tiny.en):
   throughput ratio and WER between them (target: >= 1.3x within 0.5 WER points).
+- webui: the web UI in Chromium: the 30,000-word recording page's time to interactive against
+  the same words as plain text, frame times and DOM mutations while playing, and the library
+  page's weight for 10,000 recordings against one API JSON page (targets: < 2 s, < 200 KB).
 - topics: the topic scoring query over --transcriptions (2000) x --chunks (20) chunks of one
   user, against one GROUP BY reading every distance once.
 - reconcile: corpus WER of three local engines (--reconcile-engines, default tiny.en, base and
@@ -70,6 +73,7 @@ from bench import (
     storage,
     topics,
     webhooks,
+    webui,
 )
 from bench.common import REPO_ROOT, BenchError
 
@@ -89,6 +93,7 @@ BENCHMARKS = (
     "sse",
     "webhooks",
     "engines",
+    "webui",
 )
 
 
@@ -177,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         "sse": sse.run,
         "webhooks": webhooks.run,
         "engines": engines.run,
+        "webui": webui.run,
     }
     try:
         if "pipeline" in chosen:

@@ -45,6 +45,9 @@ from verbatim.tenancy.endpoints import router as tenants_router
 from verbatim.transcriptions.endpoints import router as transcriptions_router
 from verbatim.uploads.endpoints import router as uploads_router
 from verbatim.usage.endpoints import router as usage_router
+from verbatim.versions.endpoints import router as versions_router
+from verbatim.web.pages import router as web_router
+from verbatim.web.static import mount_static
 from verbatim.webhooks.endpoints import router as webhooks_router
 
 log = structlog.get_logger("verbatim.http")
@@ -141,6 +144,7 @@ def create_app(
         audio_router,
         transcriptions_router,
         speakers_router,
+        versions_router,
         jobs_router,
         events_router,
         webhooks_router,
@@ -159,6 +163,8 @@ def create_app(
     app.include_router(uploads_router)
     app.include_router(storage_router)  # presigned URLs of the local backend
     app.include_router(metrics_router)
+    app.include_router(web_router, include_in_schema=False)  # the web UI's pages
+    mount_static(app)
     # OpenAPI lists the 401/404/422 (and declared) error answers with the error schema.
     document_errors(app)
     return app

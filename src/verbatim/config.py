@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     direct_upload_max_bytes: int = Field(default=5 * 1024**3, ge=1)
     multipart_threshold_bytes: int = Field(default=64 * 1024**2, ge=5 * 1024**2)
     multipart_part_size_bytes: int = Field(default=16 * 1024**2, ge=5 * 1024**2)
+    # The web UI sends files of at least this size by direct upload (presigned, multipart past
+    # multipart_threshold_bytes, resumable) instead of through the API process; 0: never.
+    web_direct_upload_bytes: int = Field(default=32 * 1024**2, ge=0)
     upload_expires_s: int = Field(default=6 * 3600, ge=60, le=7 * 24 * 3600)
     # Presigned GET URLs (media redirects, exports) live this long.
     presigned_get_expires_s: int = Field(default=900, ge=10, le=7 * 24 * 3600)

@@ -20,6 +20,7 @@ from verbatim.models.transcription import (
     Transcription,
     TranscriptionStatus,
 )
+from verbatim.models.transcription_version import TranscriptionVersion, VersionKind
 from verbatim.models.upload_session import UploadSession, UploadStatus
 from verbatim.models.usage import UsageEvent
 from verbatim.models.user import Role, User
@@ -56,10 +57,12 @@ __all__ = [
     "TranscriptionCollection",
     "TranscriptionStatus",
     "TranscriptionTopic",
+    "TranscriptionVersion",
     "UploadSession",
     "UploadStatus",
     "UsageEvent",
     "User",
+    "VersionKind",
     "VoiceProfile",
     "WebhookDelivery",
     "WebhookEndpoint",
