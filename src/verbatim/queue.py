@@ -12,6 +12,9 @@ from procrastinate import App, PsycopgConnector
 from sqlalchemy.ext.asyncio import AsyncSession
 
 TRANSCRIPTION_QUEUE = "transcription"
+# Cloud engine transcriptions wait on a provider, not a local CPU: their own queue and slots, so
+# an hour of polling neither holds an engine process's slot nor the default queue's.
+CLOUD_TRANSCRIPTION_QUEUE = "transcription_cloud"
 DEFAULT_QUEUE = "default"
 
 queue = App(

@@ -22,7 +22,9 @@ from verbatim.db import make_engine, make_sessionmaker
 from verbatim.engines.models import resolve_model
 from verbatim.engines.process_pool import EngineConfig, EnginePool
 from verbatim.media.probe_pool import default_pool
-from verbatim.queue import DEFAULT_QUEUE, TRANSCRIPTION_QUEUE, queue
+from verbatim.metrics.endpoints import install_collectors, refresh_forever
+from verbatim.metrics.endpoints import serve_port as serve_metrics_port
+from verbatim.queue import CLOUD_TRANSCRIPTION_QUEUE, DEFAULT_QUEUE, TRANSCRIPTION_QUEUE, queue
 from verbatim.services import Services, set_services
 from verbatim.storage import make_storage
 
@@ -60,6 +62,7 @@ def make_engine_pool(settings: Settings) -> EnginePool:
             device=settings.engine_device,
             compute_type=settings.engine_compute_type,
             cpu_threads=settings.engine_cpu_threads,
+            batch_size=settings.engine_batch_size,
         ),
         preload,
     )
@@ -90,6 +93,7 @@ async def run_runtime(
         engine_pool=engine_pool if with_worker else None,
     )
     set_services(services)
+    install_collectors()
     # Start the probe workers in the background, so the first upload does not wait 1-4 s.
     warming = asyncio.create_task(asyncio.to_thread(default_pool().warm), name="probe-warm")
     # A connector of this runtime's own: tests open several runtimes in one process.
@@ -104,7 +108,18 @@ async def run_runtime(
                         if own_pool:
                             await engine_pool.warm()
                         runtime.worker_tasks = start_workers(settings)
-                    yield runtime
+                    metrics_server = serve_metrics_port(settings)
+                    if metrics_server is not None:
+                        runtime.background.append(
+                            asyncio.create_task(refresh_forever(services, 5.0), name="metrics")
+                        )
+                    try:
+                        yield runtime
+                    finally:
+                        if metrics_server is not None:
+                            metrics_server.shutdown()  # type: ignore[attr-defined]
+                        for task in runtime.background:
+                            task.cancel()
                 finally:
                     await stop_workers(runtime.worker_tasks)
     finally:
@@ -146,6 +161,15 @@ def start_workers(settings: Settings) -> list[asyncio.Task[None]]:
                 **common,
             ),
             name="worker-transcriptions",
+        ),
+        asyncio.create_task(
+            supervise(
+                "cloud-transcriptions",
+                queues=[CLOUD_TRANSCRIPTION_QUEUE],
+                concurrency=settings.worker_cloud_transcriptions,
+                **common,
+            ),
+            name="worker-cloud-transcriptions",
         ),
         asyncio.create_task(
             supervise(

@@ -32,8 +32,8 @@ async def test_live_and_ready(app_client: httpx.AsyncClient, settings: Settings)
         "status": "ok",
         "checks": {name: {"status": "ok"} for name in ("database", "queue", "storage", "model")},
     }
-    # The details are for admins. Both in-process workers (transcriptions, default) register
-    # within moments of start-up.
+    # The details are for admins. The three in-process workers (transcriptions, cloud
+    # transcriptions, default) register within moments of start-up.
     admin = await register(app_client)
     await make_admin(admin, settings)
     deadline = time.monotonic() + 15
@@ -41,7 +41,7 @@ async def test_live_and_ready(app_client: httpx.AsyncClient, settings: Settings)
         r = await admin.get("/api/v1/admin/health", params={"refresh": "true"})
         assert r.status_code == 200, r.text
         body = r.json()
-        if body["checks"]["queue"]["live_workers"] == 2 or time.monotonic() > deadline:
+        if body["checks"]["queue"]["live_workers"] == 3 or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.2)
     assert body["status"] == "ok"
@@ -49,7 +49,8 @@ async def test_live_and_ready(app_client: httpx.AsyncClient, settings: Settings)
     assert set(checks) == {"database", "queue", "storage", "model"}
     assert all(c["status"] == "ok" for c in checks.values())
     assert checks["model"]["model"] == "tiny.en"
-    assert checks["queue"]["live_workers"] == 2  # transcriptions + default, in-process
+    # transcriptions, cloud transcriptions and default, in-process
+    assert checks["queue"]["live_workers"] == 3
 
 
 async def test_ready_reports_a_broken_component_without_its_details(

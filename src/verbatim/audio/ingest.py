@@ -17,7 +17,7 @@ import os
 import re
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 from urllib.parse import unquote_to_bytes
@@ -33,6 +33,9 @@ __all__ = ["FILE_FIELD", "ReceivedFile", "receive_upload", "safe_filename"]
 _BATCH_BYTES = 4 * 1024 * 1024
 _MULTIPART_OVERHEAD = 64 * 1024  # boundaries, part headers and small fields on top of the file
 FILE_FIELD = "file"
+# Other fields of the form (the OpenAI API's model, language, ...) are kept up to this many
+# bytes in all; past it the request is refused.
+MAX_FIELD_BYTES = 64 * 1024
 PRIVATE_FILE_MODE = 0o600
 
 
@@ -109,9 +112,14 @@ class _FilePart:
             self._file = None
 
 
+class _TooManyFields(Exception):
+    pass
+
+
 class _FormReader:
-    """python-multipart callbacks: the first part named `file` goes to disk, others are
-    skipped (their size still counts against the body limit)."""
+    """python-multipart callbacks: the first part named `file` goes to disk; other parts without
+    a file name are kept as text fields (MAX_FIELD_BYTES in all), the rest are skipped (their
+    size still counts against the body limit)."""
 
     def __init__(self, boundary: bytes, target: _FilePart, max_body: int) -> None:
         self.target = target
@@ -121,6 +129,10 @@ class _FormReader:
         self._value = b""
         self._headers: dict[bytes, bytes] = {}
         self._writing = False
+        self.fields: dict[str, list[str]] = {}
+        self._field_name: str | None = None
+        self._field_value = bytearray()
+        self._field_bytes = 0
         self.parser = MultipartParser(
             boundary,
             {
@@ -155,22 +167,35 @@ class _FormReader:
         self._field = self._value = b""
 
     def _headers_finished(self) -> None:
+        self._field_name = None
         disposition = self._headers.get(b"content-disposition")
-        if disposition is None or self.target.started:
+        if disposition is None:
             return
         name, filename = part_filename(disposition)
-        if name == FILE_FIELD:
+        if name == FILE_FIELD and not self.target.started:
             self.target.start(filename)
             self._writing = True
+        elif name and name != FILE_FIELD and filename is None:
+            self._field_name = name
+            self._field_value = bytearray()
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         if self._writing:
             self.target.write(data[start:end])
+        elif self._field_name is not None:
+            self._field_bytes += end - start
+            if self._field_bytes > MAX_FIELD_BYTES:
+                raise _TooManyFields
+            self._field_value += data[start:end]
 
     def _part_end(self) -> None:
         if self._writing:
             self._writing = False
             self.target.close()
+        elif self._field_name is not None:
+            value = _decode(bytes(self._field_value))
+            self.fields.setdefault(self._field_name, []).append(value)
+            self._field_name = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +204,8 @@ class ReceivedFile:
     size: int
     sha256: str
     filename: str
+    # The form's other text fields, each name with its values in order.
+    fields: dict[str, list[str]] = field(default_factory=dict)
 
 
 async def receive_upload(
@@ -218,10 +245,16 @@ async def receive_upload(
             size=target.size,
             sha256=target.sha256.hexdigest(),
             filename=display_name(target.filename or ""),
+            fields=reader.fields,
         )
     except BaseException as exc:
         target.close()
         target.path.unlink(missing_ok=True)
+        if isinstance(exc, _TooManyFields):
+            raise AppError(
+                f"The form's fields other than the file exceed {MAX_FIELD_BYTES} bytes",
+                code="fields_too_large",
+            ) from exc
         if isinstance(exc, _TooLarge) or target.size > max_bytes:
             raise PayloadTooLarge(details={"max_bytes": max_bytes}) from exc
         if isinstance(exc, MultipartParseError | UnicodeDecodeError | ValueError):

@@ -21,6 +21,7 @@ from verbatim.kit.filenames import display_name, safe_filename
 from verbatim.kit.pagination import KeysetPage, PageRequest, keyset_paginate
 from verbatim.media.probe import NotMedia, ProbeResult
 from verbatim.media.probe_pool import probe_isolated
+from verbatim.metrics.instruments import record_ingest
 from verbatim.models import AudioFile, Job, SourceType, User
 from verbatim.models.job import TERMINAL
 from verbatim.quotas import service as quotas
@@ -80,6 +81,7 @@ async def ingest(
                 details={"duration_s": media.duration, "max_duration_s": max_duration_s},
             )
         existing = await _by_checksum(session, user, received.sha256)
+        record_ingest(source_type.value, received.size, duplicate=existing is not None)
         if existing is not None:
             if existing.media_deleted_at is not None:
                 # Its media was removed (retention): the same bytes bring it back.

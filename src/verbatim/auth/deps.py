@@ -18,6 +18,7 @@ from verbatim.db import session_scope
 from verbatim.deps import ServicesDep
 from verbatim.errors import Forbidden, Unauthorized
 from verbatim.models import Role, User
+from verbatim.web import session as web_session
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login/form", auto_error=False)
 
@@ -37,6 +38,12 @@ async def password_session_user(
             "This needs a password session (log in), not an API key",
             code="password_session_required",
         )
+    cookie = web_session.session_token(request)
+    if not token and cookie:
+        # A browser session is a password session: it was made by signing in.
+        web_session.check_csrf(request, cookie, services.settings)
+        async with session_scope(services.sessionmaker) as session:
+            return await web_session.user_from_session(session, cookie, services.settings)
     if not token:
         raise Unauthorized()
     async with session_scope(services.sessionmaker) as session:

@@ -19,12 +19,13 @@ from verbatim.auth.schemas import (
     RegisterIn,
     TokenPair,
     UserOut,
+    UserPreferencesIn,
 )
 from verbatim.deps import CurrentUser, ServicesDep, SessionDep, SettingsDep
 from verbatim.errors import ValidationFailed, error_response
 from verbatim.kit.pagination import DEFAULT_LIMIT, Limit, Offset
 from verbatim.kit.schemas import Page
-from verbatim.models import Role
+from verbatim.models import Role, User
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -172,6 +173,16 @@ async def change_password(
 @router.get("/auth/me", response_model=UserOut)
 async def me(user: CurrentUser) -> object:
     return user
+
+
+@router.patch("/auth/me", response_model=UserOut)
+async def update_me(body: UserPreferencesIn, user: CurrentUser, session: SessionDep) -> object:
+    """Change your preferences: `openai_store` (keep OpenAI-API requests in the library)."""
+    fresh = await session.get(User, user.id, with_for_update=True, populate_existing=True)
+    assert fresh is not None
+    if body.openai_store is not None:
+        fresh.openai_store = body.openai_store
+    return fresh
 
 
 @router.post(

@@ -50,6 +50,14 @@ class UserOut(BaseModel):
     tenant_id: uuid.UUID
     created_at: datetime
     is_active: bool = True
+    openai_store: bool = Field(
+        description="OpenAI-compatible API: keep each request's audio and transcript in the "
+        "library unless the request says otherwise"
+    )
+
+
+class UserPreferencesIn(RequestModel):
+    openai_store: bool | None = None
 
 
 class ApiKeyIn(RequestModel):

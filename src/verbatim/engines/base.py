@@ -15,6 +15,12 @@ class TranscribeOptions:
     beam_size: int = 5
     # Dialogue mode: who speaks when (None: mono, no speakers).
     dialogue: DialogueOptions | None = None
+    # "translate": speech in any language to English text (multilingual models only).
+    task: str = "transcribe"
+    initial_prompt: str | None = None  # text the decoder is primed with (names, spelling)
+    temperature: float | None = None  # None: the engine's fallback schedule (0.0, 0.2, ...)
+    # Send each segment to the caller as soon as it is decoded (streamed answers).
+    stream_segments: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,7 @@ class ModelRef:
     """A model resolved to a local directory before any job is queued."""
 
     name: str
-    path: Path
+    path: Path | None = None  # None: a cloud engine's model, named for the provider
     version: str | None = None
 
 
@@ -73,6 +79,9 @@ class EngineResult:
     speakers: list[SpeakerStats] = field(default_factory=list)
     # Dialogue mode: how speakers were found ({"method", "seconds", ...}); None in mono mode.
     diarization: dict[str, Any] | None = None
+    # Cloud engines: the provider's answer as received (kept for reconciliation) and job id.
+    raw: Any = None
+    provider_job_id: str | None = None
 
 
 class EngineError(Exception):

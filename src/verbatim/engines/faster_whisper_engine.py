@@ -17,19 +17,29 @@ from verbatim.engines.base import (
 
 ProgressCallback = Callable[[float, float], None]  # (seconds done, total seconds)
 StageCallback = Callable[[float, float, str], None]  # (seconds done, total, stage)
+SegmentCallback = Callable[[Segment], None]  # each segment as soon as it is decoded
 
 
 class FasterWhisperEngine:
     name = "faster-whisper"
 
-    def __init__(self, device: str = "cpu", compute_type: str = "int8", cpu_threads: int = 0):
+    def __init__(
+        self,
+        device: str = "cpu",
+        compute_type: str = "int8",
+        cpu_threads: int = 0,
+        batch_size: int = 0,
+    ):
         self.device = device
         self.compute_type = compute_type
         self.cpu_threads = cpu_threads
+        self.batch_size = batch_size
         self._models: dict[str, object] = {}
 
     def load(self, model: ModelRef) -> object:
         """Load once and keep: loading costs far more than a short clip's transcription."""
+        if model.path is None:
+            raise EngineError("model_unavailable", f"{model.name} is not a local model")
         key = str(model.path)
         if key not in self._models:
             from faster_whisper import WhisperModel
@@ -54,6 +64,7 @@ class FasterWhisperEngine:
         options: TranscribeOptions,
         on_progress: ProgressCallback | None = None,
         on_stage: StageCallback | None = None,
+        on_segment: SegmentCallback | None = None,
     ) -> EngineResult:
         if options.dialogue is not None:
             from verbatim.engines.dialogue import transcribe_dialogue
@@ -67,14 +78,35 @@ class FasterWhisperEngine:
             return transcribe_dialogue(self.transcribe, model, audio_path, options, staged)
         whisper = self.load(model)
         started = time.perf_counter()
+        extra: dict[str, Any] = {}
+        if options.temperature is not None:
+            extra["temperature"] = options.temperature  # one fixed temperature, no fallback
         try:
-            segments_iter, info = whisper.transcribe(  # type: ignore[attr-defined]
-                audio_path,
-                language=options.language,
-                beam_size=options.beam_size,
-                word_timestamps=options.word_timestamps,
-                vad_filter=options.vad_filter,
-            )
+            if self.batch_size > 0:
+                from faster_whisper import BatchedInferencePipeline
+
+                # Batches VAD chunks through the model (VAD is always on in this path).
+                segments_iter, info = BatchedInferencePipeline(whisper).transcribe(
+                    audio_path,
+                    language=options.language,
+                    task=options.task,
+                    initial_prompt=options.initial_prompt,
+                    beam_size=options.beam_size,
+                    word_timestamps=options.word_timestamps,
+                    batch_size=self.batch_size,
+                    **extra,
+                )
+            else:
+                segments_iter, info = whisper.transcribe(  # type: ignore[attr-defined]
+                    audio_path,
+                    language=options.language,
+                    task=options.task,
+                    initial_prompt=options.initial_prompt,
+                    beam_size=options.beam_size,
+                    word_timestamps=options.word_timestamps,
+                    vad_filter=options.vad_filter,
+                    **extra,
+                )
         except Exception as exc:
             # faster-whisper decodes the file first (PyAV): a failure here is the input's fault.
             raise EngineError("audio_decode_failed", f"could not decode the audio: {exc}") from exc
@@ -83,6 +115,8 @@ class FasterWhisperEngine:
         # The generator runs the model as it is consumed.
         for seg in segments_iter:
             segments.append(_segment(seg))
+            if on_segment is not None:
+                on_segment(segments[-1])
             if on_progress is not None:
                 on_progress(float(seg.end), duration)
         return EngineResult(

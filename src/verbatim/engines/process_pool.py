@@ -20,11 +20,18 @@ from typing import Any
 
 import structlog
 
-from verbatim.engines.base import EngineError, EngineResult, ModelRef, TranscribeOptions
+from verbatim.engines.base import (
+    EngineError,
+    EngineResult,
+    ModelRef,
+    Segment,
+    TranscribeOptions,
+)
 
 log = structlog.get_logger(__name__)
 
 ProgressHandler = Callable[[float, float, str], Awaitable[None]]  # (done, total, stage)
+SegmentHandler = Callable[[Segment], Awaitable[None]]  # a segment as soon as it is decoded
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,7 @@ class EngineConfig:
     device: str = "cpu"
     compute_type: str = "int8"
     cpu_threads: int = 0
+    batch_size: int = 0  # 0: sequential; N: BatchedInferencePipeline, N chunks at once
 
 
 class EngineCrashed(EngineError):
@@ -53,7 +61,9 @@ def _serve(
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     from verbatim.engines.faster_whisper_engine import FasterWhisperEngine
 
-    engine = FasterWhisperEngine(config.device, config.compute_type, config.cpu_threads)
+    engine = FasterWhisperEngine(
+        config.device, config.compute_type, config.cpu_threads, config.batch_size
+    )
     if preload is not None:
         with contextlib.suppress(EngineError):  # reported when a job asks for it
             engine.load(preload)
@@ -75,8 +85,12 @@ def _serve(
                 last_sent, last_stage = now, stage
                 conn.send(("progress", done, total, stage))
 
+        def segment(seg: Segment) -> None:
+            conn.send(("segment", seg))
+
+        on_segment = segment if options.stream_segments and options.dialogue is None else None
         try:
-            result = engine.transcribe(model, path, options, progress, progress)
+            result = engine.transcribe(model, path, options, progress, progress, on_segment)
         except EngineError as exc:
             conn.send(("error", exc.code, exc.message, exc.transient))
         except Exception as exc:
@@ -121,6 +135,7 @@ class EngineProcess:
         audio_path: str,
         options: TranscribeOptions,
         on_progress: ProgressHandler | None = None,
+        on_segment: SegmentHandler | None = None,
     ) -> EngineResult:
         self._conn.send((model, audio_path, options))
         while True:
@@ -128,6 +143,8 @@ class EngineProcess:
             kind = message[0]
             if kind == "progress" and on_progress is not None:
                 await on_progress(message[1], message[2], message[3])
+            elif kind == "segment" and on_segment is not None:
+                await on_segment(message[1])
             elif kind == "result":
                 result: EngineResult = message[1]
                 return result

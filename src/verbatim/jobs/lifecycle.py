@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from verbatim.config import Settings
 from verbatim.db import session_scope
 from verbatim.jobs.service import defer, user_at_running_limit
+from verbatim.metrics import instruments as metrics
 from verbatim.models import Job, JobStatus, JobType
 from verbatim.models.job import TERMINAL
 from verbatim.queue import queue
@@ -221,28 +222,35 @@ async def run_job(
         return
     structlog.contextvars.bind_contextvars(job_id=str(job_id), job_type=kind.type.value)
     ctx = JobContext(services=services, job_id=job_id, attempts=claimed.attempts)
+    started = time.monotonic()
+    outcome = "failed"
     try:
         try:
             result = await kind.work(ctx, claimed.inputs)
             await _complete(ctx, kind, claimed.inputs, result)
+            outcome = "completed"
         finally:
             await kind.release(claimed.inputs)
     except JobCancelled:
+        outcome = "cancelled"
         log.info("job_cancelled")
     except JobFailed as exc:
         await _fail(services, kind, job_id, exc.code, exc.message)
     except TransientJobError as exc:
-        await _retry_or_fail(services, kind, job_id, task, claimed.attempts, exc)
+        outcome = await _retry_or_fail(services, kind, job_id, task, claimed.attempts, exc)
     except ConnectionError as exc:  # a network blip in the work (a reset, a refused connect)
         transient = TransientJobError("connection_error", str(exc) or exc.__class__.__name__)
-        await _retry_or_fail(services, kind, job_id, task, claimed.attempts, transient)
+        outcome = await _retry_or_fail(services, kind, job_id, task, claimed.attempts, transient)
     except Exception as exc:
         if is_database_unavailable(exc):
+            outcome = "interrupted"
             raise  # nothing can be recorded now: procrastinate runs the task again later
         log.exception("job_internal_error")
         await _fail(
             services, kind, job_id, "internal_error", "The job failed because of an internal error"
         )
+    finally:
+        metrics.record_job(kind.type.value, outcome, time.monotonic() - started)
 
 
 async def _retry_or_fail(
@@ -252,11 +260,12 @@ async def _retry_or_fail(
     task: Any,
     attempts: int,
     exc: TransientJobError,
-) -> None:
+) -> str:
     if attempts >= kind.max_attempts(services.settings):
         await _fail(services, kind, job_id, exc.code, exc.message)
-    else:
-        await _schedule_retry(services, kind, job_id, task, exc, attempts)
+        return "failed"
+    await _schedule_retry(services, kind, job_id, task, exc, attempts)
+    return "retried"
 
 
 async def _claim(
@@ -295,6 +304,7 @@ async def _claim(
             await kind.fail(session, job, exc.code, exc.message)
             await webhook_events.job_finished(session, job)
             log.warning("job_failed", job_id=str(job_id), code=exc.code, error=exc.message)
+            metrics.record_job_failure(kind.type.value, exc.code)
             return None
         return _Claimed(inputs=inputs, attempts=job.attempts)
 
@@ -324,6 +334,7 @@ async def _fail(
         await kind.fail(session, job, code, message)
         await webhook_events.job_finished(session, job)
     log.warning("job_failed", code=code, error=message)
+    metrics.record_job_failure(kind.type.value, code)
 
 
 def _mark_failed(job: Job, code: str, message: str) -> None:

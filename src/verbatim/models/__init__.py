@@ -14,12 +14,15 @@ from verbatim.models.tenant import Tenant, TenantKind
 from verbatim.models.topic import AssignedBy, AssignmentStatus, Topic, TranscriptionTopic
 from verbatim.models.transcription import (
     Mode,
+    PartialSegment,
     Segment,
     Speaker,
     Transcription,
     TranscriptionStatus,
 )
+from verbatim.models.transcription_version import TranscriptionVersion, VersionKind
 from verbatim.models.upload_session import UploadSession, UploadStatus
+from verbatim.models.usage import UsageEvent
 from verbatim.models.user import Role, User
 from verbatim.models.voice_profile import VoiceProfile
 from verbatim.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -37,6 +40,7 @@ __all__ = [
     "JobStatus",
     "JobType",
     "Mode",
+    "PartialSegment",
     "RateLimit",
     "RefreshToken",
     "Role",
@@ -53,9 +57,12 @@ __all__ = [
     "TranscriptionCollection",
     "TranscriptionStatus",
     "TranscriptionTopic",
+    "TranscriptionVersion",
     "UploadSession",
     "UploadStatus",
+    "UsageEvent",
     "User",
+    "VersionKind",
     "VoiceProfile",
     "WebhookDelivery",
     "WebhookEndpoint",

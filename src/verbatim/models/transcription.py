@@ -90,6 +90,11 @@ class Transcription(IdMixin, TimestampMixin, OwnedMixin, Base):
     error_code: Mapped[str | None] = mapped_column(String(100))
     error_message: Mapped[str | None] = mapped_column(Text)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Cloud engines: the provider's job id, stored as soon as it is known, so a worker that
+    # restarts resumes polling instead of submitting (and paying) again.
+    provider_job_id: Mapped[str | None] = mapped_column(Text)
+    # The provider's answer as received, for reconciliation (issue 11); None for local engines.
+    raw_response: Mapped[Any | None] = mapped_column(JSONB, deferred=True)
 
     segments: Mapped[list[Segment]] = relationship(
         order_by="Segment.index", cascade="all, delete-orphan", passive_deletes=True
@@ -115,6 +120,21 @@ class Segment(Base):
     no_speech_prob: Mapped[float | None] = mapped_column(Float)
     # [{"start", "end", "word", "probability"}, ...]
     words: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, nullable=False)
+
+
+class PartialSegment(Base):
+    """A segment a running transcription has decoded, published for streamed answers before the
+    job writes its results (which delete these rows). Only jobs asked to stream write them."""
+
+    __tablename__ = "partial_segment"
+
+    transcription_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("transcription.id", ondelete="CASCADE"), primary_key=True
+    )
+    index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    start: Mapped[float] = mapped_column(Float, nullable=False)
+    end: Mapped[float] = mapped_column(Float, nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
 
 
 class Speaker(Base):

@@ -31,3 +31,8 @@ class User(IdMixin, TimestampMixin, Base):
     token_version: Mapped[int] = mapped_column(
         Integer, default=0, server_default=text("0"), nullable=False
     )
+    # OpenAI-compatible API (/v1/audio/...): keep each request's audio and transcript in the
+    # library unless the request says otherwise (decision 0017).
+    openai_store: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=text("true"), nullable=False
+    )

@@ -16,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from verbatim.engines.base import DialogueOptions, EngineError, EngineResult, TranscribeOptions
 from verbatim.engines.models import resolve_model_async
+from verbatim.engines.registry import LOCAL_ENGINE
 from verbatim.jobs.lifecycle import JobContext, JobFailed, JobKind, TransientJobError
+from verbatim.metrics import instruments as metrics
 from verbatim.models import (
     AudioFile,
     Job,
@@ -30,6 +32,9 @@ from verbatim.models.base import utcnow
 from verbatim.search.service import queue_index
 from verbatim.speakers.service import write_speakers
 from verbatim.storage import ObjectNotFound, StorageUnavailable, local_copy
+from verbatim.transcriptions.cloud_runner import run_cloud
+from verbatim.transcriptions.partial import PartialPublisher, clear_partial
+from verbatim.usage.service import record_usage
 
 log = structlog.get_logger(__name__)
 
@@ -42,6 +47,9 @@ class Inputs:
     storage_key: str
     model_name: str
     options: TranscribeOptions
+    engine: str = LOCAL_ENGINE
+    # Set when an earlier attempt submitted to a cloud provider: resume, do not resubmit.
+    provider_job_id: str | None = None
 
 
 class TranscriptionJob(JobKind[Inputs, EngineResult]):
@@ -54,20 +62,30 @@ class TranscriptionJob(JobKind[Inputs, EngineResult]):
         if transcription is None or audio is None:
             raise JobFailed("audio_missing", "The audio file was deleted")
         transcription.status = TranscriptionStatus.running
+        options = transcription.options
+        temperature = options.get("temperature")
         return Inputs(
             transcription_id=transcription.id,
             storage_key=audio.storage_key,
             model_name=transcription.model_name,
+            engine=transcription.engine,
+            provider_job_id=transcription.provider_job_id,
             options=TranscribeOptions(
                 language=transcription.requested_language,
-                word_timestamps=bool(transcription.options.get("word_timestamps", True)),
-                vad_filter=bool(transcription.options.get("vad_filter", False)),
-                beam_size=int(transcription.options.get("beam_size", 5)),
+                word_timestamps=bool(options.get("word_timestamps", True)),
+                vad_filter=bool(options.get("vad_filter", False)),
+                beam_size=int(options.get("beam_size", 5)),
                 dialogue=dialogue_options(transcription),
+                task=str(options.get("task", "transcribe")),
+                initial_prompt=options.get("initial_prompt"),
+                temperature=float(temperature) if temperature is not None else None,
+                stream_segments=bool(options.get("stream_segments", False)),
             ),
         )
 
     async def work(self, ctx: JobContext, inputs: Inputs) -> EngineResult:
+        if inputs.engine != LOCAL_ENGINE:
+            return await run_cloud(ctx, inputs)
         services = ctx.services
         assert services.engine_pool is not None, "this process runs no engine"
 
@@ -78,6 +96,8 @@ class TranscriptionJob(JobKind[Inputs, EngineResult]):
             ctx_stage[0] = stage
 
         ctx_stage = ["transcribing"]
+        publisher = PartialPublisher(services, inputs.transcription_id)
+        on_segment = publisher.add if inputs.options.stream_segments else None
 
         try:
             model = await resolve_model_async(inputs.model_name, services.settings.models_dir)
@@ -86,7 +106,9 @@ class TranscriptionJob(JobKind[Inputs, EngineResult]):
                 local_copy(services.storage, inputs.storage_key) as path,
                 services.engine_pool.acquire() as engine,
             ):
-                return await engine.transcribe(model, str(path), inputs.options, on_progress)
+                return await engine.transcribe(
+                    model, str(path), inputs.options, on_progress, on_segment
+                )
         except ObjectNotFound as exc:
             raise JobFailed("media_missing", "The stored media is missing") from exc
         except StorageUnavailable as exc:
@@ -112,18 +134,31 @@ class TranscriptionJob(JobKind[Inputs, EngineResult]):
         if transcription is None:
             raise JobFailed("transcription_missing", "The transcription was deleted")
         write_result(session, transcription, result)
+        if result.raw is not None:
+            transcription.raw_response = result.raw
+        if result.provider_job_id is not None:
+            transcription.provider_job_id = result.provider_job_id
+        # Usage is recorded in the transaction that completes the transcription: a run is
+        # counted once, and only when its result is stored.
+        record_usage(ctx.services.settings, session, transcription, job, result)
         # An earlier, interrupted attempt may have left nothing or everything: replace it.
         await session.execute(
             delete(Segment)
             .where(Segment.transcription_id == transcription.id)
             .execution_options(synchronize_session=False)
         )
+        await clear_partial(session, transcription.id)
         session.add_all(segment_rows(transcription.id, result))
         await write_speakers(session, ctx.services.settings, transcription, result)
         await session.flush()
         # Search chunks are built by their own job, queued in this transaction: a completed
-        # transcription always has its index job (search/service.py).
-        await queue_index(session, transcription)
+        # transcription always has its index job (search/service.py). An OpenAI-API request
+        # that keeps nothing deletes its transcription once answered: no index for it.
+        if not transcription.options.get("ephemeral"):
+            await queue_index(session, transcription)
+        metrics.record_transcription(
+            transcription.model_name, result.duration, result.processing_time_s
+        )
         log.info(
             "transcription_completed",
             transcription_id=str(transcription.id),
@@ -134,6 +169,7 @@ class TranscriptionJob(JobKind[Inputs, EngineResult]):
     async def fail(self, session: AsyncSession, job: Job, code: str, message: str) -> None:
         if job.transcription_id is None:
             return
+        await clear_partial(session, job.transcription_id)
         transcription = await session.get(Transcription, job.transcription_id)
         if transcription is not None:
             transcription.status = TranscriptionStatus.failed

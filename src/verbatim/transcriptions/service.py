@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import re
 import uuid
 from dataclasses import replace
 from typing import Any
@@ -19,6 +20,7 @@ from verbatim.audit import service as audit
 from verbatim.config import Settings
 from verbatim.engines.base import ModelRef, ModelUnavailable
 from verbatim.engines.models import resolve_model_async
+from verbatim.engines.registry import ENGINES, get_spec
 from verbatim.errors import Conflict, NotFound, ValidationFailed
 from verbatim.jobs.service import defer, mark_cancelled
 from verbatim.kit.fastjson import raw_json
@@ -46,30 +48,48 @@ from verbatim.tenancy.scope import tenant_of, visible
 from verbatim.transcriptions import export
 from verbatim.transcriptions.schemas import TranscriptionCreate
 
-SUPPORTED_ENGINES = ("faster-whisper",)
-# Engines whose process also runs the speaker pipeline (verbatim.diarization).
-DIALOGUE_ENGINES = ("faster-whisper",)
 # Exports of more segments than this render in a thread, off the event loop (a few ms inline).
 RENDER_INLINE_SEGMENTS = 200
 EXPORT_FETCH_ROWS = 1000
+_CLOUD_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}$")
 
 
 async def check_request(settings: Settings, body: TranscriptionCreate) -> ModelRef:
     """The model a request will use; 422 for an engine, model, mode or language this server
-    lacks. The model lookup runs off the event loop and is cached (engines.models)."""
-    if body.engine not in SUPPORTED_ENGINES:
+    lacks (or an engine it was not configured for). The local model lookup runs off the event
+    loop and is cached (engines.models)."""
+    spec = get_spec(body.engine)
+    if spec is None:
         raise ValidationFailed(
             f"Unknown engine {body.engine!r}",
             code="engine_unavailable",
-            details={"supported": list(SUPPORTED_ENGINES)},
+            details={"engine": body.engine, "supported": list(ENGINES)},
         )
-    if body.mode is Mode.dialogue and body.engine not in DIALOGUE_ENGINES:
+    reason = spec.unavailable(settings)
+    if reason is not None:
+        raise ValidationFailed(
+            f"The {spec.name} engine is not configured on this server",
+            code="engine_unavailable",
+            details={"engine": spec.name, "reason": reason},
+        )
+    if body.mode is Mode.dialogue and not spec.dialogue:
         raise ValidationFailed(
             f"The {body.engine} engine cannot tell speakers apart",
             code="mode_unsupported",
             details={"supported": [Mode.mono.value]},
         )
     check_dialogue_options(body)
+    if spec.kind == "cloud":
+        if body.mode is Mode.dialogue and body.diarization == "channels":
+            raise ValidationFailed(
+                f"The {spec.name} engine labels speakers by voice only",
+                code="diarization_unsupported",
+                details={"supported": ["auto", "off"]},
+            )
+        name = body.model or spec.default_model(settings)
+        if not _CLOUD_MODEL.match(name):
+            raise ValidationFailed(f"Not a model name: {name!r}", code="model_unavailable")
+        return ModelRef(name=name, version=spec.name)
     model_name = body.model or settings.default_model
     try:
         # Refused now, not after a job failed: nothing is downloaded at run time.
@@ -80,7 +100,7 @@ async def check_request(settings: Settings, body: TranscriptionCreate) -> ModelR
         raise ValidationFailed(
             f"Model {model.name} only transcribes English", code="language_unsupported"
         )
-    return model
+    return ModelRef(name=model_name, path=model.path, version=model.version)
 
 
 def check_dialogue_options(body: TranscriptionCreate) -> None:
@@ -163,7 +183,7 @@ async def request_transcription(
         requested_language=body.language,
         mode=body.mode,
         engine=body.engine,
-        model_name=body.model or settings.default_model,
+        model_name=model.name,
         model_version=model.version,
         options=transcription_options(body),
         duration=audio.duration,
@@ -180,9 +200,11 @@ async def request_transcription(
     )
     session.add(job)
     await session.flush()
-    from verbatim.transcriptions.tasks import run_transcription
+    from verbatim.transcriptions.tasks import run_cloud_transcription, run_transcription
 
-    await defer(session, job, run_transcription)
+    spec = get_spec(body.engine)
+    cloud = spec is not None and spec.kind == "cloud"
+    await defer(session, job, run_cloud_transcription if cloud else run_transcription)
     return transcription, job
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from verbatim.config import Settings
 from verbatim.db import session_scope
 from verbatim.jobs.lifecycle import JobContext, JobFailed, JobKind, TransientJobError, register
+from verbatim.metrics import instruments as metrics
 from verbatim.models import Job, JobType
 from verbatim.models.base import utcnow
 from verbatim.queue import DEFAULT_QUEUE
@@ -95,6 +96,10 @@ class DeliveryKind(JobKind[DeliveryInputs, sender.Attempt]):
             inputs.payload,
             allow=settings.webhook_allow_networks,
             timeout_s=settings.webhook_timeout_s,
+        )
+        # One count per attempt: delivered, or why not (http_500, timeout, blocked_destination...).
+        metrics.record_webhook_delivery(
+            "delivered" if attempt.ok else (attempt.error or f"http_{attempt.status_code}")
         )
         if attempt.ok:
             return attempt

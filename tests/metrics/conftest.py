@@ -1,0 +1,3 @@
+from tests.downloads.conftest import media_server
+
+__all__ = ["media_server"]
