@@ -47,6 +47,7 @@ PARAMS = {
     "key_id": "key",
     "webhook_id": "webhook",
     "delivery_id": "delivery",
+    "index": "segment_index",
 }
 # Where one name means another resource on one path.
 PATH_PARAMS = {
@@ -58,6 +59,7 @@ PATH_PARAMS = {
 EXEMPT = {
     "/api/v1/storage/local/{token}": "the local backend's presigned URL: the signed token is the "
     "authority (tests/storage/test_local_presign.py), no caller, no tenant",
+    "/v1/models/{model_id}": "the server's installed models and engines: no tenant's data",
 }
 # A valid body for every write with one: validation passes, so the answer is the access check.
 BODIES: dict[tuple[str, str], Any] = {
@@ -85,6 +87,11 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/tenants"): {"name": "Another"},
     ("POST", "/api/v1/invitations/accept"): {"token": "not-a-token"},
     ("POST", "/api/v1/webhooks"): {"url": "https://example.com/hook"},
+    ("PATCH", "/api/v1/transcriptions/{transcription_id}/segments/{index}"): {"text": "Edited."},
+    ("POST", "/api/v1/transcriptions/{transcription_id}/segments/{index}/split"): {"word_index": 1},
+    ("POST", "/api/v1/transcriptions/{transcription_id}/segments/{index}/merge"): {},
+    ("POST", "/v1/audio/transcriptions"): None,  # multipart, like /api/v1/audio
+    ("POST", "/v1/audio/translations"): None,
     ("PATCH", "/api/v1/webhooks/{webhook_id}"): {"description": "renamed"},
     # Writes without a path id: only the viewer check applies (they act in the caller's tenant).
     ("POST", "/api/v1/audio"): None,  # multipart; refused before the body is read
@@ -218,6 +225,7 @@ async def seed_org_a(t: Teams) -> None:
     ids = t.ids
     ids["tenant"] = t.a
     ids["label"] = "SPEAKER_1"
+    ids["segment_index"] = "0"
     ids["alice_user"] = await user_id(alice)
     ids["member_user"] = await user_id(t.vic)
     with (FIXTURES / "speech.wav").open("rb") as fh:
