@@ -143,10 +143,11 @@ async def audio_seconds_used(
 ) -> dict[str, float]:
     """Seconds of audio transcribed (or queued) since `since`, per engine.
 
-    Read from `transcription` rows today; when the engines issue's `usage_event` table is
-    merged this is the one function to switch to it. Queued and running transcriptions count:
-    their minutes are reserved when they are requested, so concurrent requests cannot both
-    spend the last minutes.
+    Read from `transcription` rows, not from `usage_event` (which the engines write when a run
+    completes and which feeds GET /usage and costs): queued and running transcriptions must
+    count too, their minutes reserved when they are requested, so that concurrent requests
+    cannot both spend the last minutes. A completed run's row and its usage event carry the
+    same audio duration.
     """
     stmt = (
         select(
