@@ -23,6 +23,7 @@ from verbatim.models import (
     TranscriptionTopic,
     User,
 )
+from verbatim.tenancy.scope import visible
 
 PAGE_SIZE = 50
 STATUSES = ("none", "pending", "running", "completed", "failed", "cancelled")
@@ -67,7 +68,7 @@ def _latest_transcription() -> Any:
 
 
 def _filtered(user: User, filters: LibraryFilters) -> Select[AudioFile]:
-    stmt = select(AudioFile).where(AudioFile.user_id == user.id)
+    stmt = select(AudioFile).where(visible(AudioFile, user))
     if filters.q:
         like = "%" + filters.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         stmt = stmt.where(or_(AudioFile.original_filename.ilike(like), AudioFile.title.ilike(like)))
@@ -105,7 +106,7 @@ async def library_page(
         t.audio_file_id: t
         for t in await session.scalars(
             select(Transcription)
-            .where(Transcription.audio_file_id.in_(ids), Transcription.user_id == user.id)
+            .where(Transcription.audio_file_id.in_(ids), visible(Transcription, user))
             .order_by(Transcription.audio_file_id, Transcription.created_at.desc())
             .distinct(Transcription.audio_file_id)
         )
@@ -129,7 +130,7 @@ async def library_page(
             .where(
                 TranscriptionTopic.transcription_id.in_(t_ids),
                 TranscriptionTopic.status == AssignmentStatus.accepted,
-                Topic.user_id == user.id,
+                visible(Topic, user),
             )
             .order_by(Topic.name)
         ):
@@ -140,7 +141,7 @@ async def library_page(
                 Job.transcription_id.in_(t_ids),
                 Job.status.in_(active),
                 Job.type == JobType.transcription,
-                Job.user_id == user.id,
+                visible(Job, user),
             )
         ):
             jobs[job.transcription_id] = job  # type: ignore[index]
@@ -162,7 +163,7 @@ async def library_page(
 async def languages(session: AsyncSession, user: User) -> list[str]:
     rows = await session.scalars(
         select(Transcription.language)
-        .where(Transcription.user_id == user.id, Transcription.language.is_not(None))
+        .where(visible(Transcription, user), Transcription.language.is_not(None))
         .distinct()
         .order_by(Transcription.language)
         .limit(50)

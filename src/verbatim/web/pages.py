@@ -29,6 +29,7 @@ from verbatim.library.collections import service as collections_service
 from verbatim.library.topics import service as topics_service
 from verbatim.models import ApiKey, AudioFile, Transcription, User
 from verbatim.speakers import service as speakers_service
+from verbatim.tenancy.scope import visible
 from verbatim.transcriptions import export
 from verbatim.transcriptions.service import get_transcription
 from verbatim.versions import service as versions_service
@@ -393,7 +394,7 @@ async def recording(
         return _to_signin(request)
     user = viewer.user
     audio = await session.scalar(
-        select(AudioFile).where(AudioFile.id == audio_id, AudioFile.user_id == user.id)
+        select(AudioFile).where(AudioFile.id == audio_id, visible(AudioFile, user))
     )
     if audio is None:
         return not_found(request, viewer)
@@ -409,7 +410,7 @@ async def recording(
     else:
         t = await session.scalar(
             select(Transcription)
-            .where(Transcription.audio_file_id == audio.id, Transcription.user_id == user.id)
+            .where(Transcription.audio_file_id == audio.id, visible(Transcription, user))
             .order_by(Transcription.created_at.desc())
             .limit(1)
         )
