@@ -116,7 +116,10 @@ VIEWER_MAY = {
 # (tests/tenancy/test_event_streams.py checks what they show per tenant).
 ENDLESS = {"/api/v1/events"}
 # Query strings a route needs to answer at all.
-QUERY = {"/api/v1/search": {"q": "speech test", "mode": "text"}}
+QUERY = {
+    "/api/v1/search": {"q": "speech test", "mode": "text"},
+    "/api/v1/transcriptions/{transcription_id}/versions/diff": {"from": 1, "to": 2},
+}
 SAFE = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -239,6 +242,13 @@ async def seed_org_a(t: Teams) -> None:
     ids["transcription"], ids["job"] = r.json()["transcription_id"], r.json()["job_id"]
     job = await wait_for_job(_As(alice, hdr), ids["job"], timeout=120)
     assert job["status"] == "completed", job
+    # An edit, so that versions 1 (the engine's) and 2 exist for the versions routes.
+    r = await alice.patch(
+        f"/api/v1/transcriptions/{ids['transcription']}/segments/0",
+        headers=hdr,
+        json={"text": "Edited in organisation A."},
+    )
+    assert r.status_code == 200, r.text
     r = await alice.post("/api/v1/topics", headers=hdr, json={"name": "Testing"})
     assert r.status_code == 201, r.text
     ids["topic"] = r.json()["id"]
