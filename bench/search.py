@@ -268,7 +268,7 @@ def _vector_rows(base: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarr
 def load(
     conn: psycopg.Connection[Any],
     users: dict[str, uuid.UUID],
-    tenant_id: uuid.UUID,
+    tenants: dict[str, uuid.UUID],
     texts: list[str],
     base: np.ndarray,
     n: int,
@@ -299,28 +299,28 @@ def load(
             idx = np.flatnonzero(owner_of == owner)
             for start in range(0, len(idx), CHUNKS_PER_TRANSCRIPTION):
                 aid, tid = uuid.uuid4(), uuid.uuid4()
-                audio_rows.append((aid, users[names[owner]]))
-                transcription_rows.append((tid, aid, users[names[owner]]))
+                audio_rows.append((aid, names[owner]))
+                transcription_rows.append((tid, aid, names[owner]))
                 transcription_of[idx[start : start + CHUNKS_PER_TRANSCRIPTION]] = tid
         with cur.copy(
             "COPY audio_file (id, user_id, tenant_id, storage_key, original_filename,"
             " size_bytes, sha256, mime_type, container, codec, duration, has_video,"
             " source_type, title, created_at) FROM STDIN"
         ) as copy:
-            for aid, uid in audio_rows:
+            for aid, owner_name in audio_rows:
                 copy.write_row(
-                    (aid, uid, tenant_id, f"bench/{aid}", "bench.ogg", 1, aid.hex, "audio/ogg",
-                     "ogg", "opus", 3000.0, False, "upload", f"Recording {aid.hex[:6]}",
-                     "2026-11-30")
+                    (aid, users[owner_name], tenants[owner_name], f"bench/{aid}", "bench.ogg",
+                     1, aid.hex, "audio/ogg", "ogg", "opus", 3000.0, False, "upload",
+                     f"Recording {aid.hex[:6]}", "2026-11-30")
                 )  # fmt: skip
         with cur.copy(
             "COPY transcription (id, audio_file_id, user_id, tenant_id, status, mode, engine,"
             " model_name, options, language, duration, created_at, completed_at) FROM STDIN"
         ) as copy:
-            for tid, aid, uid in transcription_rows:
+            for tid, aid, owner_name in transcription_rows:
                 copy.write_row(
-                    (tid, aid, uid, tenant_id, "completed", "mono", "faster-whisper", "tiny.en",
-                     "{}", "en", 3000.0, "2026-11-30", "2026-11-30")
+                    (tid, aid, users[owner_name], tenants[owner_name], "completed", "mono",
+                     "faster-whisper", "tiny.en", "{}", "en", 3000.0, "2026-11-30", "2026-11-30")
                 )  # fmt: skip
         with cur.copy(
             "COPY transcription_chunk (transcription_id, chunk_index, text, start_time, end_time,"
@@ -335,7 +335,8 @@ def load(
                 text = texts[i % len(texts)]
                 copy.write_row(
                     (tid, k, text, k * 60.0, k * 60.0 + 58.0, k * 1000, k * 1000 + len(text),
-                     vectors[i], model, "english", users[names[owner_of[i]]], tenant_id)
+                     vectors[i], model, "english", users[names[owner_of[i]]],
+                     tenants[names[owner_of[i]]])
                 )  # fmt: skip
     conn.commit()
     loaded_s = time.perf_counter() - started
@@ -531,10 +532,14 @@ def measure_size(
                         ).fetchone()[0]  # type: ignore[index]
                         for name in clients
                     }
-                    tenant = conn.execute(
-                        'SELECT tenant_id FROM "user" WHERE id = %s', (users["big"],)
-                    ).fetchone()[0]  # type: ignore[index]
-                    result.update(load(conn, users, tenant, texts, base, n, model))
+                    # Each user's rows in their own personal tenant, as the service files them.
+                    tenants = {
+                        name: conn.execute(
+                            'SELECT tenant_id FROM "user" WHERE id = %s', (users[name],)
+                        ).fetchone()[0]  # type: ignore[index]
+                        for name in users
+                    }
+                    result.update(load(conn, users, tenants, texts, base, n, model))
                     result["index"] = build_indexes(
                         conn, args.search_m, args.search_ef_construction
                     )
