@@ -7,10 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, wait_for_job
+from tests.conftest import FIXTURES, long_speech, wait_for_job
 from tests.engines.conftest import engine_settings
-from tests.engines.helpers import service, start, transcription_row, usage_rows, wait_for
+from tests.engines.helpers import (
+    KILLABLE,
+    service,
+    start,
+    transcription_row,
+    usage_rows,
+    wait_for,
+    workers,
+)
 from tests.engines.servers import YandexServer
+from verbatim.engines.google_engine import parse_job_id
 from verbatim.engines.process_pool import EnginePool
 
 pytestmark = pytest.mark.slow
@@ -87,4 +96,58 @@ async def test_auth_failure_rate_limit_resume_and_cancel(
 
         await wait_for(deleted, what="deleteRecognition")
         assert yandex_server.deleted == [list(yandex_server.operations)[-1]]
+    assert len(await usage_rows()) == 1
+
+
+async def test_a_worker_killed_while_polling_resumes_the_same_operation(
+    tmp_path: Path, database_url: str, yandex_server: YandexServer
+) -> None:
+    settings = engine_settings(tmp_path, database_url, yandex=yandex_server, **KILLABLE)
+    yandex_server.hold.set()
+    env = {
+        "VERBATIM_YANDEX_BASE_URL": yandex_server.url,
+        "VERBATIM_YANDEX_OPERATION_URL": yandex_server.url,
+        "VERBATIM_YANDEX_API_KEY": yandex_server.key,
+    }
+    with workers(settings, tmp_path / "workers.log", **env) as pool:
+        async with service(settings) as alice:
+            audio = (await alice.upload(long_speech(tmp_path / "long.wav", 20))).json()
+            started = await start(alice, audio["id"], engine="yandex", language="en")
+            first = pool.spawn()
+
+            async def stored() -> bool:
+                row = await transcription_row(started["transcription_id"])
+                return row.provider_job_id is not None and (
+                    yandex_server.count("GET", "/operations/") >= 2
+                )
+
+            await wait_for(stored, timeout=90, what="a stored operation being polled")
+            pool.kill(first)
+            job = (await alice.get(f"/api/v1/jobs/{started['job_id']}")).json()
+            assert job["status"] == "running" and job["attempts"] == 1, job
+            polls_before = yandex_server.count("GET", "/operations/")
+
+            pool.spawn()
+            yandex_server.hold.clear()
+            job = await wait_for_job(alice, started["job_id"], timeout=120)
+            assert job["status"] == "completed", (job, pool.log.read_text()[-3000:])
+            assert job["attempts"] == 2
+            t = (
+                await alice.get(
+                    f"/api/v1/transcriptions/{started['transcription_id']}",
+                    params={"segments_limit": 500},
+                )
+            ).json()
+        row = await transcription_row(started["transcription_id"])
+    [(offset, duration, operation_id)] = parse_job_id(row.provider_job_id or "")
+    assert list(yandex_server.operations) == [operation_id] and offset == 0.0
+    assert duration == pytest.approx(audio["duration"], abs=0.5)
+    assert len(yandex_server.submitted) == 1
+    assert yandex_server.count("POST", "/stt/v3/recognizeFileAsync") == 1
+    assert yandex_server.count("GET", "/operations/") > polls_before
+    assert yandex_server.count("GET", "/stt/v3/getRecognition") == 1  # results read once
+    assert "engine_job_resumed" in pool.log.read_text()
+    assert "lazy dog" in t["text"].lower() and "meeting notes" in t["text"].lower()
+    last_end = max(w["end"] for s in t["segments"] for w in s["words"])
+    assert last_end > audio["duration"] - 3.0
     assert len(await usage_rows()) == 1
