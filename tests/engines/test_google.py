@@ -20,7 +20,7 @@ from tests.engines.helpers import (
     workers,
 )
 from tests.engines.servers import GoogleServer
-from verbatim.engines.google_engine import parse_job_id
+from verbatim.engines.cloud import parse_job_id
 from verbatim.engines.process_pool import EnginePool
 
 pytestmark = pytest.mark.slow

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -34,12 +33,12 @@ from verbatim.engines.cloud import (
     CloudHooks,
     CloudRequest,
     language_code,
+    parse_job_id,
     segment_of,
     speaker_stats,
+    submit_or_resume,
 )
-from verbatim.engines.google_engine import format_job_id, parse_job_id
 from verbatim.engines.http import ProviderClient
-from verbatim.engines.splitting import split_on_silence
 
 LANGUAGES = {"ru": "ru-RU", "en": "en-US", "de": "de-DE", "fr": "fr-FR", "kk": "kk-KZ"}
 
@@ -61,12 +60,17 @@ class YandexEngine(CloudEngine):
         self, audio_path: Path, request: CloudRequest, hooks: CloudHooks
     ) -> EngineResult:
         started = time.perf_counter()
-        if request.provider_job_id:
-            jobs = parse_job_id(request.provider_job_id)
-        else:
-            await hooks.progress(0.0, "uploading")
-            jobs = await self._submit_all(audio_path, request)
-            await hooks.submitted(format_job_id(jobs))
+
+        async def submit(part: Path) -> str:
+            return await self._submit(part, request)
+
+        jobs = await submit_or_resume(
+            audio_path,
+            request,
+            hooks,
+            max_bytes=self.settings.yandex_max_inline_bytes,
+            submit=submit,
+        )
         answers = []
         for index, (offset, duration, operation_id) in enumerate(jobs):
             await self._wait(operation_id, hooks, index, len(jobs))
@@ -102,27 +106,18 @@ class YandexEngine(CloudEngine):
             body["speakerLabeling"] = {"speakerLabeling": "SPEAKER_LABELING_ENABLED"}
         return body
 
-    async def _submit_all(
-        self, audio_path: Path, request: CloudRequest
-    ) -> list[tuple[float, float, str]]:
-        jobs = []
-        with tempfile.TemporaryDirectory(prefix="verbatim-yandex-") as tmp:
-            parts = await asyncio.to_thread(
-                split_on_silence, audio_path, self.settings.yandex_max_inline_bytes, Path(tmp)
-            )
-            for part in parts:
-                content = await asyncio.to_thread(part.path.read_bytes)
-                response = await self.http.request(
-                    "POST",
-                    "/stt/v3/recognizeFileAsync",
-                    json=self._body(content, request),
-                    call_timeout_s=self.settings.engine_upload_timeout_s,
-                )
-                operation_id = _json(response).get("id")
-                if not isinstance(operation_id, str) or not operation_id:
-                    raise EngineError("engine_bad_response", "Yandex gave no operation id")
-                jobs.append((round(part.offset, 3), round(part.duration, 3), operation_id))
-        return jobs
+    async def _submit(self, part: Path, request: CloudRequest) -> str:
+        content = await asyncio.to_thread(part.read_bytes)
+        response = await self.http.request(
+            "POST",
+            "/stt/v3/recognizeFileAsync",
+            json=self._body(content, request),
+            call_timeout_s=self.settings.engine_upload_timeout_s,
+        )
+        operation_id = _json(response).get("id")
+        if not isinstance(operation_id, str) or not operation_id:
+            raise EngineError("engine_bad_response", "Yandex gave no operation id")
+        return operation_id
 
     async def _wait(self, operation_id: str, hooks: CloudHooks, index: int, count: int) -> None:
         deadline = time.monotonic() + self.settings.engine_max_wait_s
