@@ -4,6 +4,7 @@ follows Yandex Cloud's API reference (tests/engines/servers.py)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,6 +12,7 @@ from tests.conftest import FIXTURES, long_speech, wait_for_job
 from tests.engines.conftest import engine_settings
 from tests.engines.helpers import (
     KILLABLE,
+    row_counts,
     service,
     start,
     transcription_row,
@@ -19,8 +21,10 @@ from tests.engines.helpers import (
     workers,
 )
 from tests.engines.servers import YandexServer
-from verbatim.engines.cloud import parse_job_id
+from verbatim.engines.base import DialogueOptions, TranscribeOptions
+from verbatim.engines.cloud import CloudRequest, parse_job_id
 from verbatim.engines.process_pool import EnginePool
+from verbatim.engines.yandex_engine import to_result
 
 pytestmark = pytest.mark.slow
 
@@ -49,9 +53,17 @@ async def test_success_dialogue_labels_and_usage(
     assert first["recognitionModel"]["languageRestriction"]["languageCode"] == ["en-US"]
     assert "speakerLabeling" not in first
     assert second["speakerLabeling"] == {"speakerLabeling": "SPEAKER_LABELING_ENABLED"}
+    # Labelling is only available in FULL_DATA mode (the server refuses it otherwise).
+    assert second["recognitionModel"]["audioProcessingType"] == "FULL_DATA"
+    # Speakers come from each response's channelTag (the server sets none inside `final`).
     assert [s["speaker"] for s in d["segments"]][:2] == ["SPEAKER_1", "SPEAKER_2"]
     assert {s["label"] for s in d["speakers"]} == {"SPEAKER_1", "SPEAKER_2"}
-    assert row.raw_response["operations"][0]["results"][0]["final"]["alternatives"]
+    results = row.raw_response["operations"][0]["results"]
+    assert "statusCode" in results[0]
+    finals = [r["final"]["alternatives"][0] for r in results if "final" in r]
+    assert finals and any("finalRefinement" in r for r in results)
+    # Each phrase once: the normalised refinement of a final is not a second phrase.
+    assert len(words) == sum(len(f["words"]) for f in finals)
     events = await usage_rows()
     assert [e.engine for e in events] == ["yandex", "yandex"]
 
@@ -151,3 +163,51 @@ async def test_a_worker_killed_while_polling_resumes_the_same_operation(
     last_end = max(w["end"] for s in t["segments"] for w in s["words"])
     assert last_end > audio["duration"] - 3.0
     assert len(await usage_rows()) == 1
+
+
+async def test_more_than_two_speakers_are_refused_up_front(
+    tmp_path: Path, database_url: str, engine_pool: EnginePool, yandex_server: YandexServer
+) -> None:
+    """SpeechKit labels at most two speakers: asking for more is a 422, not a wrong answer."""
+    settings = engine_settings(tmp_path, database_url, yandex=yandex_server)
+    async with service(settings, engine_pool) as alice:
+        audio = (await alice.upload(FIXTURES / "dialogue.wav")).json()
+        before = await row_counts()
+        for extra in ({"num_speakers": 3}, {"min_speakers": 3, "max_speakers": 4}):
+            r = await alice.post(
+                f"/api/v1/audio/{audio['id']}/transcriptions",
+                json={"engine": "yandex", "mode": "dialogue", **extra},
+            )
+            assert r.status_code == 422, r.text
+            error = r.json()["error"]
+            assert error["code"] == "diarization_unsupported"
+            assert error["details"] == {"max_speakers": 2}
+        assert await row_counts() == before
+        # Two is accepted.
+        started = await start(alice, audio["id"], engine="yandex", mode="dialogue", num_speakers=2)
+        job = await wait_for_job(alice, started["job_id"])
+        assert job["status"] == "completed", job
+    assert not yandex_server.deleted and len(yandex_server.submitted) == 1
+
+
+def test_speakers_are_read_from_each_response_and_the_deprecated_field_is_a_fallback() -> None:
+    def final(text: str, start_ms: int) -> dict[str, Any]:
+        word = {"text": text, "startTimeMs": str(start_ms), "endTimeMs": str(start_ms + 400)}
+        return {"alternatives": [{"words": [word], "text": text, "confidence": 0.9}]}
+
+    results = [
+        {"statusCode": {"codeType": "WORKING"}},
+        {"final": final("hello.", 0), "channelTag": "1"},
+        {"finalRefinement": {"finalIndex": "0", "normalizedText": final("hello.", 0)}},
+        {"final": final("hi.", 1000), "channelTag": "0"},
+        {"final": {**final("again.", 2000), "channelTag": "1"}},  # deprecated place only
+    ]
+    request = CloudRequest(model="general", options=TranscribeOptions(dialogue=DialogueOptions()))
+    result = to_result([(10.0, 5.0, results)], request)
+    assert [(s.text, s.speaker, s.start) for s in result.segments] == [
+        ("hello.", "SPEAKER_1", 10.0),
+        ("hi.", "SPEAKER_2", 11.0),
+        ("again.", "SPEAKER_1", 12.0),
+    ]
+    mono = to_result([(0.0, 5.0, results)], CloudRequest("general", TranscribeOptions()))
+    assert [s.speaker for s in mono.segments] == [None, None, None]

@@ -2,16 +2,23 @@
 
 Protocol (https://yandex.cloud/en/docs/speechkit/stt-v3/api-ref/AsyncRecognizer/recognizeFile,
 https://yandex.cloud/en/docs/speechkit/stt-v3/api-ref/AsyncRecognizer/getRecognition,
-https://yandex.cloud/en/docs/speechkit/stt/api/transcribation-api for the operation service):
+https://yandex.cloud/en/docs/speechkit/stt/api/transcribation-api for the operation service,
+https://yandex.cloud/en/docs/speechkit/stt/speaker-labeling for speakers):
 - `Authorization: Api-Key <key>` on every call;
 - `POST {base}/stt/v3/recognizeFileAsync` with the audio inline (`content`, base64 WAV) and
-  `recognitionModel` (`model`, `audioFormat.containerAudio`, `languageRestriction`), plus
-  `speakerLabeling` in dialogue mode; answers an Operation (`id`, `done`);
+  `recognitionModel` (`model`, `audioFormat.containerAudio`, `languageRestriction`,
+  `audioProcessingType: FULL_DATA`: the whole file is there, and speaker labelling is only
+  available in that mode), plus `speakerLabeling` in dialogue mode; answers an Operation
+  (`id`, `done`);
 - `GET {operations}/operations/{id}` until `done` (with `error` on failure);
 - `GET {base}/stt/v3/getRecognition?operationId=` streams JSON objects, one per line, each
-  `{"result": {...}}`; `final` ones carry `alternatives[0]` (`text`, `words[{text,
-  startTimeMs, endTimeMs}]`, `confidence`, `languages`) and a `channelTag`, which with speaker
-  labelling tells speakers apart (the assumption this client makes: one tag per speaker);
+  `{"result": StreamingResponse}`; `final` ones carry `alternatives[0]` (`text`, `words[{text,
+  startTimeMs, endTimeMs}]`, `confidence`, `languages`); other events (`statusCode`,
+  `finalRefinement` with the normalised text of a final already read, ...) are skipped;
+- speakers: with labelling on, each response's own `channelTag` ("0" or "1", at most two
+  speakers, one value per speaker; `StreamingResponse.channel_tag` in the v3 proto, read as
+  `r.channel_tag` in the speaker-labelling page's example). `final.channelTag` is the
+  deprecated place and is read only when the response has none;
 - `DELETE {base}/stt/v3/deleteRecognition?operationId=` removes the results (our cancel).
 Words carry no confidence in v3: a word gets its phrase's `confidence`.
 Audio past VERBATIM_YANDEX_MAX_INLINE_BYTES goes as several operations, cut on silence.
@@ -100,6 +107,7 @@ class YandexEngine(CloudEngine):
                     "restrictionType": "WHITELIST",
                     "languageCode": [LANGUAGES.get(language, language)] if language else ["auto"],
                 },
+                "audioProcessingType": "FULL_DATA",
             },
         }
         if request.options.dialogue is not None:
@@ -191,7 +199,7 @@ def to_result(
                 continue
             speaker = None
             if dialogue:
-                tag = str(final.get("channelTag", "0"))
+                tag = str(item.get("channelTag") or final.get("channelTag") or "0")
                 speaker = labels.setdefault(tag, f"SPEAKER_{len(labels) + 1}")
             segments.append(segment_of(words, speaker))
     result = EngineResult(
