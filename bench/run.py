@@ -26,6 +26,11 @@
 - engines: faster-whisper's BatchedInferencePipeline (VAD chunking) against the sequential
   `WhisperModel.transcribe` with default settings on bench/data/speech_10min.ogg (tiny.en):
   throughput ratio and WER between them (target: >= 1.3x within 0.5 WER points).
+- engine_parallel: the service's engine process pool on --parallel-clips (4) clips of
+  --parallel-clip-s (30) s cut from the bench clip: one process with cpu_threads=2 taking them
+  in turn against two processes with cpu_threads=1 each in parallel, and today's default (one
+  process, cpu_threads=0) as the reference: throughput (audio s per wall s), ratios, load
+  average before and after each run.
 - webui: the web UI in Chromium: the 30,000-word recording page's time to interactive against
   the same words as plain text, frame times and DOM mutations while playing, and the library
   page's weight for 10,000 recordings against one API JSON page (targets: < 2 s, < 200 KB).
@@ -61,6 +66,7 @@ from typing import Any
 from bench import (
     concurrent_uploads,
     diarization,
+    engine_parallel,
     engines,
     event_loop,
     index,
@@ -93,6 +99,7 @@ BENCHMARKS = (
     "sse",
     "webhooks",
     "engines",
+    "engine_parallel",
     "webui",
 )
 
@@ -128,6 +135,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sse.add_arguments(parser)
     webhooks.add_arguments(parser)
     engines.add_arguments(parser)
+    engine_parallel.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -182,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         "sse": sse.run,
         "webhooks": webhooks.run,
         "engines": engines.run,
+        "engine_parallel": engine_parallel.run,
         "webui": webui.run,
     }
     try:

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -98,3 +103,68 @@ async def wait_for(predicate: Any, timeout: float = 30, what: str = "condition")
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"{what} not reached in {timeout}s")
+
+
+class Workers:
+    """Worker processes (`verbatim worker`) started by a test, so that one can be SIGKILLed
+    mid-job and another started in its place; all their output goes to one log file."""
+
+    def __init__(self, settings: Settings, log: Path, **env: str) -> None:
+        self.log = log
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("VERBATIM_")}
+        self.env.update(
+            VERBATIM_ENV="test",
+            VERBATIM_DATABASE_URL=str(settings.database_url),
+            VERBATIM_DATA_DIR=str(settings.data_dir),
+            VERBATIM_AUTO_MIGRATE="false",
+            VERBATIM_SECRET_KEY=str(settings.secret_key),
+            VERBATIM_WORKER_HEARTBEAT_S="1",
+            VERBATIM_STALLED_AFTER_S="4",
+            VERBATIM_LOG_JSON="true",
+            VERBATIM_ENGINE_POLL_INTERVAL_S="0.1",
+        )
+        self.env.update(env)
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def spawn(self) -> subprocess.Popen[bytes]:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "verbatim.cli", "worker"],
+            env=self.env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        self.started.append(worker)
+        return worker
+
+    @staticmethod
+    def kill(worker: subprocess.Popen[bytes]) -> None:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for worker in self.started:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+                try:
+                    worker.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+                    worker.wait(timeout=10)
+
+
+@contextmanager
+def workers(settings: Settings, log: Path, **env: str) -> Iterator[Workers]:
+    pool = Workers(settings, log, **env)
+    try:
+        yield pool
+    finally:
+        pool.stop_all()
+
+
+# Settings for an API that runs no worker of its own; its workers heartbeat every second and
+# a silent one is declared stalled after four, so a killed worker's job is taken over.
+KILLABLE: dict[str, Any] = {
+    "run_worker_in_api": False,
+    "worker_heartbeat_s": 1.0,
+    "stalled_after_s": 4.0,
+}

@@ -5,10 +5,6 @@ errors, cancel, and a worker restart that resumes polling without a second submi
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -16,9 +12,16 @@ import pytest
 
 from tests.conftest import FIXTURES, long_speech, wait_for_job
 from tests.engines.conftest import engine_settings
-from tests.engines.helpers import service, start, transcription_row, usage_rows, wait_for
+from tests.engines.helpers import (
+    KILLABLE,
+    service,
+    start,
+    transcription_row,
+    usage_rows,
+    wait_for,
+    workers,
+)
 from tests.engines.servers import AssemblyAIServer
-from verbatim.config import Settings
 from verbatim.engines.process_pool import EnginePool
 
 pytestmark = pytest.mark.slow
@@ -168,56 +171,20 @@ async def test_cancel_deletes_the_transcript_at_the_provider(
     assert await usage_rows() == []
 
 
-def _worker_env(settings: Settings, server: AssemblyAIServer) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VERBATIM_")}
-    env.update(
-        VERBATIM_ENV="test",
-        VERBATIM_DATABASE_URL=str(settings.database_url),
-        VERBATIM_DATA_DIR=str(settings.data_dir),
-        VERBATIM_AUTO_MIGRATE="false",
-        VERBATIM_SECRET_KEY=str(settings.secret_key),
-        VERBATIM_WORKER_HEARTBEAT_S="1",
-        VERBATIM_STALLED_AFTER_S="4",
-        VERBATIM_LOG_JSON="true",
-        VERBATIM_ASSEMBLYAI_BASE_URL=server.url,
-        VERBATIM_ASSEMBLYAI_API_KEY=server.key,
-        VERBATIM_ENGINE_POLL_INTERVAL_S="0.1",
-    )
-    return env
-
-
 async def test_a_worker_killed_while_polling_resumes_without_a_second_submission(
     tmp_path: Path, database_url: str, assemblyai_server: AssemblyAIServer
 ) -> None:
-    from tests.engines.helpers import service as api_service
-
-    settings = engine_settings(
-        tmp_path,
-        database_url,
-        assemblyai=assemblyai_server,
-        run_worker_in_api=False,
-        worker_heartbeat_s=1.0,
-        stalled_after_s=4.0,
-    )
-    log = tmp_path / "workers.log"
+    settings = engine_settings(tmp_path, database_url, assemblyai=assemblyai_server, **KILLABLE)
     assemblyai_server.hold.set()
-    workers: list[subprocess.Popen[bytes]] = []
-
-    def spawn() -> subprocess.Popen[bytes]:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "verbatim.cli", "worker"],
-            env=_worker_env(settings, assemblyai_server),
-            stdout=log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        workers.append(worker)
-        return worker
-
-    try:
-        async with api_service(settings) as alice:
+    env = {
+        "VERBATIM_ASSEMBLYAI_BASE_URL": assemblyai_server.url,
+        "VERBATIM_ASSEMBLYAI_API_KEY": assemblyai_server.key,
+    }
+    with workers(settings, tmp_path / "workers.log", **env) as pool:
+        async with service(settings) as alice:
             audio = (await alice.upload(long_speech(tmp_path / "long.wav", 20))).json()
             started = await start(alice, audio["id"], engine="assemblyai")
-            first = spawn()
+            first = pool.spawn()
 
             async def stored() -> bool:
                 row = await transcription_row(started["transcription_id"])
@@ -226,15 +193,14 @@ async def test_a_worker_killed_while_polling_resumes_without_a_second_submission
                 )
 
             await wait_for(stored, timeout=90, what="a stored provider job being polled")
-            first.send_signal(signal.SIGKILL)
-            first.wait(timeout=10)
+            pool.kill(first)
             job = (await alice.get(f"/api/v1/jobs/{started['job_id']}")).json()
             assert job["status"] == "running" and job["attempts"] == 1, job
 
-            spawn()
+            pool.spawn()
             assemblyai_server.hold.clear()
             job = await wait_for_job(alice, started["job_id"], timeout=120)
-            assert job["status"] == "completed", (job, log.read_text()[-3000:])
+            assert job["status"] == "completed", (job, pool.log.read_text()[-3000:])
             assert job["attempts"] == 2
             t = (await alice.get(f"/api/v1/transcriptions/{started['transcription_id']}")).json()
             assert "lazy dog" in t["text"].lower()
@@ -242,12 +208,4 @@ async def test_a_worker_killed_while_polling_resumes_without_a_second_submission
         assert uuid.UUID(row.provider_job_id or "")
         assert len(assemblyai_server.submitted) == 1  # paid once
         assert assemblyai_server.count("POST", "/v2/upload") == 1
-        assert "engine_job_resumed" in log.read_text()
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)
-                try:
-                    worker.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
+        assert "engine_job_resumed" in pool.log.read_text()

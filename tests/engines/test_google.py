@@ -10,8 +10,17 @@ import pytest
 
 from tests.conftest import FIXTURES, long_speech, wait_for_job
 from tests.engines.conftest import engine_settings
-from tests.engines.helpers import service, start, transcription_row, usage_rows, wait_for
+from tests.engines.helpers import (
+    KILLABLE,
+    service,
+    start,
+    transcription_row,
+    usage_rows,
+    wait_for,
+    workers,
+)
 from tests.engines.servers import GoogleServer
+from verbatim.engines.cloud import parse_job_id
 from verbatim.engines.process_pool import EnginePool
 
 pytestmark = pytest.mark.slow
@@ -139,3 +148,57 @@ async def test_cancel_stops_polling(
         await asyncio.sleep(1.0)
         assert google_server.count("GET", "/v1/operations/") == polls  # stopped
     assert await usage_rows() == []
+
+
+async def test_a_worker_killed_while_polling_resumes_the_same_operation(
+    tmp_path: Path, database_url: str, google_server: GoogleServer
+) -> None:
+    settings = engine_settings(tmp_path, database_url, google=google_server, **KILLABLE)
+    google_server.hold.set()
+    env = {
+        "VERBATIM_GOOGLE_BASE_URL": google_server.url,
+        "VERBATIM_GOOGLE_API_KEY": google_server.key,
+    }
+    with workers(settings, tmp_path / "workers.log", **env) as pool:
+        async with service(settings) as alice:
+            audio = (await alice.upload(long_speech(tmp_path / "long.wav", 20))).json()
+            started = await start(alice, audio["id"], engine="google")
+            first = pool.spawn()
+
+            async def stored() -> bool:
+                row = await transcription_row(started["transcription_id"])
+                return row.provider_job_id is not None and (
+                    google_server.count("GET", "/v1/operations/") >= 2
+                )
+
+            await wait_for(stored, timeout=90, what="a stored operation being polled")
+            pool.kill(first)
+            job = (await alice.get(f"/api/v1/jobs/{started['job_id']}")).json()
+            assert job["status"] == "running" and job["attempts"] == 1, job
+            polls_before = google_server.count("GET", "/v1/operations/")
+
+            pool.spawn()
+            google_server.hold.clear()
+            job = await wait_for_job(alice, started["job_id"], timeout=120)
+            assert job["status"] == "completed", (job, pool.log.read_text()[-3000:])
+            assert job["attempts"] == 2
+            t = (
+                await alice.get(
+                    f"/api/v1/transcriptions/{started['transcription_id']}",
+                    params={"segments_limit": 500},
+                )
+            ).json()
+        row = await transcription_row(started["transcription_id"])
+    # One operation, submitted once, polled again by the second worker.
+    [(offset, duration, name)] = parse_job_id(row.provider_job_id or "")
+    assert list(google_server.operations) == [name] and offset == 0.0
+    assert duration == pytest.approx(audio["duration"], abs=0.5)
+    assert len(google_server.submitted) == 1
+    assert google_server.count("POST", "/v1/speech") == 1
+    assert google_server.count("GET", "/v1/operations/") > polls_before
+    assert "engine_job_resumed" in pool.log.read_text()
+    # The transcript is the whole file: its last word ends near the end of the audio.
+    assert "lazy dog" in t["text"].lower() and "meeting notes" in t["text"].lower()
+    last_end = max(w["end"] for s in t["segments"] for w in s["words"])
+    assert last_end > audio["duration"] - 3.0
+    assert len(await usage_rows()) == 1

@@ -27,6 +27,9 @@ async def test_engines_lists_availability_models_and_prices(alice: ApiUser) -> N
     # Configured against the local servers by tests/engines/conftest.py.
     assert engines["openai"]["available"] is True
     assert engines["openai"]["dialogue"] is False
+    # SpeechKit labels at most two speakers; the others document no limit.
+    assert engines["yandex"]["max_speakers"] == 2 and local["max_speakers"] is None
+    assert engines["assemblyai"]["max_speakers"] is None
     assert engines["openai"]["price_per_minute"] == 0.006
     assert engines["assemblyai"]["available"] is True
     assert next(m["name"] for m in engines["assemblyai"]["models"]) == "universal"

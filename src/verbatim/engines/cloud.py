@@ -8,14 +8,17 @@ the owner cancelled, and the runner then asks the provider to cancel too.
 
 from __future__ import annotations
 
+import asyncio
 import math
+import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from verbatim.engines.base import EngineResult, Segment, SpeakerStats, TranscribeOptions, Word
+from verbatim.engines.splitting import split_on_silence
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,53 @@ class CloudEngine(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional
         """Close the HTTP client."""
+
+
+# One provider job per part of the audio: (offset s, duration s, the provider's id).
+PartJob = tuple[float, float, str]
+
+
+async def submit_or_resume(
+    audio_path: Path,
+    request: CloudRequest,
+    hooks: CloudHooks,
+    *,
+    max_bytes: int,
+    submit: Callable[[Path], Awaitable[str]],
+) -> list[PartJob]:
+    """The provider jobs for this request, for engines that send the audio inline in parts.
+
+    An earlier attempt's stored jobs are returned as they are (a retried job, or one taken over
+    from a killed worker, polls them: the provider is paid once). Otherwise the audio is cut on
+    silence under `max_bytes`, `submit` sends each part and answers its provider id, and the
+    ids are stored through `hooks.submitted` before anything is polled. A failure between two
+    parts' submissions stores nothing, so a retry submits every part again (accepted: only
+    files past the inline limit have several parts)."""
+    if request.provider_job_id:
+        return parse_job_id(request.provider_job_id)
+    await hooks.progress(0.0, "uploading")
+    jobs: list[PartJob] = []
+    with tempfile.TemporaryDirectory(prefix="verbatim-parts-") as tmp:
+        parts = await asyncio.to_thread(split_on_silence, audio_path, max_bytes, Path(tmp))
+        for part in parts:
+            provider_id = await submit(part.path)
+            jobs.append((round(part.offset, 3), round(part.duration, 3), provider_id))
+    await hooks.submitted(format_job_id(jobs))
+    return jobs
+
+
+def format_job_id(jobs: Sequence[PartJob]) -> str:
+    """`offset:duration@id` per part, comma-separated: what the transcription row stores."""
+    return ",".join(f"{offset}:{duration}@{name}" for offset, duration, name in jobs)
+
+
+def parse_job_id(value: str) -> list[PartJob]:
+    jobs = []
+    for item in value.split(","):
+        times, _, name = item.partition("@")
+        offset, _, duration = times.partition(":")
+        jobs.append((float(offset), float(duration), name))
+    return jobs
 
 
 def logprob(confidence: float | None) -> float:

@@ -28,6 +28,8 @@ async def list_engines(user: CurrentUser, settings: SettingsDep) -> dict[str, An
                 "available": reason is None,
                 "reason": reason,
                 "dialogue": spec.dialogue,
+                # A dialogue request for more speakers is refused (diarization_unsupported).
+                "max_speakers": spec.max_speakers,
                 "default_model": default,
                 "price_per_minute": price_per_minute(settings, spec.name, default),
                 "currency": "USD",

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -37,9 +36,10 @@ from verbatim.engines.cloud import (
     language_code,
     segment_of,
     speaker_stats,
+    submit_or_resume,
 )
 from verbatim.engines.http import ProviderClient
-from verbatim.engines.splitting import SAMPLE_RATE, split_on_silence
+from verbatim.engines.splitting import SAMPLE_RATE
 
 
 class GoogleEngine(CloudEngine):
@@ -61,12 +61,18 @@ class GoogleEngine(CloudEngine):
         self, audio_path: Path, request: CloudRequest, hooks: CloudHooks
     ) -> EngineResult:
         started = time.perf_counter()
-        if request.provider_job_id:
-            operations = parse_job_id(request.provider_job_id)
-        else:
-            await hooks.progress(0.0, "uploading")
-            operations = await self._submit_all(audio_path, request)
-            await hooks.submitted(format_job_id(operations))
+        config = self._config(request)
+
+        async def submit(part: Path) -> str:
+            return await self._submit(part, config)
+
+        operations = await submit_or_resume(
+            audio_path,
+            request,
+            hooks,
+            max_bytes=self.settings.google_max_inline_bytes,
+            submit=submit,
+        )
         answers = []
         for index, (offset, duration, name) in enumerate(operations):
             answer = await self._wait(name, hooks, index, len(operations))
@@ -100,29 +106,19 @@ class GoogleEngine(CloudEngine):
             }
         return config
 
-    async def _submit_all(
-        self, audio_path: Path, request: CloudRequest
-    ) -> list[tuple[float, float, str]]:
-        config = self._config(request)
-        operations = []
-        with tempfile.TemporaryDirectory(prefix="verbatim-google-") as tmp:
-            parts = await asyncio.to_thread(
-                split_on_silence, audio_path, self.settings.google_max_inline_bytes, Path(tmp)
-            )
-            for part in parts:
-                content = base64.b64encode(await asyncio.to_thread(part.path.read_bytes))
-                body = {"config": config, "audio": {"content": content.decode()}}
-                response = await self.http.request(
-                    "POST",
-                    "/v1/speech:longrunningrecognize",
-                    json=body,
-                    call_timeout_s=self.settings.engine_upload_timeout_s,
-                )
-                name = _json(response).get("name")
-                if not isinstance(name, str) or not name:
-                    raise EngineError("engine_bad_response", "Google gave no operation name")
-                operations.append((round(part.offset, 3), round(part.duration, 3), name))
-        return operations
+    async def _submit(self, part: Path, config: dict[str, Any]) -> str:
+        content = base64.b64encode(await asyncio.to_thread(part.read_bytes))
+        body = {"config": config, "audio": {"content": content.decode()}}
+        response = await self.http.request(
+            "POST",
+            "/v1/speech:longrunningrecognize",
+            json=body,
+            call_timeout_s=self.settings.engine_upload_timeout_s,
+        )
+        name = _json(response).get("name")
+        if not isinstance(name, str) or not name:
+            raise EngineError("engine_bad_response", "Google gave no operation name")
+        return name
 
     async def _wait(self, name: str, hooks: CloudHooks, index: int, count: int) -> dict[str, Any]:
         deadline = time.monotonic() + self.settings.engine_max_wait_s
@@ -140,19 +136,6 @@ class GoogleEngine(CloudEngine):
             progress = float((operation.get("metadata") or {}).get("progressPercent") or 0)
             await hooks.progress((100.0 * index + progress) / count, "processing")
             await self.http.sleep(self.settings.engine_poll_interval_s)
-
-
-def format_job_id(operations: list[tuple[float, float, str]]) -> str:
-    return ",".join(f"{offset}:{duration}@{name}" for offset, duration, name in operations)
-
-
-def parse_job_id(value: str) -> list[tuple[float, float, str]]:
-    operations = []
-    for item in value.split(","):
-        times, _, name = item.partition("@")
-        offset, _, duration = times.partition(":")
-        operations.append((float(offset), float(duration), name))
-    return operations
 
 
 def _json(response: Any) -> dict[str, Any]:

@@ -42,6 +42,8 @@ class EngineSpec:
     unavailable: Callable[[Settings], str | None]
     models: Callable[[Settings], list[str]]
     default_model: Callable[[Settings], str]
+    # The most speakers the provider labels in dialogue mode (None: no documented limit).
+    max_speakers: int | None = None
 
 
 def _local_models(settings: Settings) -> list[str]:
@@ -110,6 +112,9 @@ ENGINES: dict[str, EngineSpec] = {
             unavailable=lambda s: None if s.yandex_api_key else "set VERBATIM_YANDEX_API_KEY",
             models=lambda s: _with_default(list(s.yandex_models), s.yandex_model),
             default_model=lambda s: s.yandex_model,
+            # "Recognition results may not feature more than two speakers"
+            # (https://yandex.cloud/en/docs/speechkit/stt/speaker-labeling).
+            max_speakers=2,
         ),
     )
 }

@@ -2,16 +2,23 @@
 
 Protocol (https://yandex.cloud/en/docs/speechkit/stt-v3/api-ref/AsyncRecognizer/recognizeFile,
 https://yandex.cloud/en/docs/speechkit/stt-v3/api-ref/AsyncRecognizer/getRecognition,
-https://yandex.cloud/en/docs/speechkit/stt/api/transcribation-api for the operation service):
+https://yandex.cloud/en/docs/speechkit/stt/api/transcribation-api for the operation service,
+https://yandex.cloud/en/docs/speechkit/stt/speaker-labeling for speakers):
 - `Authorization: Api-Key <key>` on every call;
 - `POST {base}/stt/v3/recognizeFileAsync` with the audio inline (`content`, base64 WAV) and
-  `recognitionModel` (`model`, `audioFormat.containerAudio`, `languageRestriction`), plus
-  `speakerLabeling` in dialogue mode; answers an Operation (`id`, `done`);
+  `recognitionModel` (`model`, `audioFormat.containerAudio`, `languageRestriction`,
+  `audioProcessingType: FULL_DATA`: the whole file is there, and speaker labelling is only
+  available in that mode), plus `speakerLabeling` in dialogue mode; answers an Operation
+  (`id`, `done`);
 - `GET {operations}/operations/{id}` until `done` (with `error` on failure);
 - `GET {base}/stt/v3/getRecognition?operationId=` streams JSON objects, one per line, each
-  `{"result": {...}}`; `final` ones carry `alternatives[0]` (`text`, `words[{text,
-  startTimeMs, endTimeMs}]`, `confidence`, `languages`) and a `channelTag`, which with speaker
-  labelling tells speakers apart (the assumption this client makes: one tag per speaker);
+  `{"result": StreamingResponse}`; `final` ones carry `alternatives[0]` (`text`, `words[{text,
+  startTimeMs, endTimeMs}]`, `confidence`, `languages`); other events (`statusCode`,
+  `finalRefinement` with the normalised text of a final already read, ...) are skipped;
+- speakers: with labelling on, each response's own `channelTag` ("0" or "1", at most two
+  speakers, one value per speaker; `StreamingResponse.channel_tag` in the v3 proto, read as
+  `r.channel_tag` in the speaker-labelling page's example). `final.channelTag` is the
+  deprecated place and is read only when the response has none;
 - `DELETE {base}/stt/v3/deleteRecognition?operationId=` removes the results (our cancel).
 Words carry no confidence in v3: a word gets its phrase's `confidence`.
 Audio past VERBATIM_YANDEX_MAX_INLINE_BYTES goes as several operations, cut on silence.
@@ -22,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -34,12 +40,12 @@ from verbatim.engines.cloud import (
     CloudHooks,
     CloudRequest,
     language_code,
+    parse_job_id,
     segment_of,
     speaker_stats,
+    submit_or_resume,
 )
-from verbatim.engines.google_engine import format_job_id, parse_job_id
 from verbatim.engines.http import ProviderClient
-from verbatim.engines.splitting import split_on_silence
 
 LANGUAGES = {"ru": "ru-RU", "en": "en-US", "de": "de-DE", "fr": "fr-FR", "kk": "kk-KZ"}
 
@@ -61,12 +67,17 @@ class YandexEngine(CloudEngine):
         self, audio_path: Path, request: CloudRequest, hooks: CloudHooks
     ) -> EngineResult:
         started = time.perf_counter()
-        if request.provider_job_id:
-            jobs = parse_job_id(request.provider_job_id)
-        else:
-            await hooks.progress(0.0, "uploading")
-            jobs = await self._submit_all(audio_path, request)
-            await hooks.submitted(format_job_id(jobs))
+
+        async def submit(part: Path) -> str:
+            return await self._submit(part, request)
+
+        jobs = await submit_or_resume(
+            audio_path,
+            request,
+            hooks,
+            max_bytes=self.settings.yandex_max_inline_bytes,
+            submit=submit,
+        )
         answers = []
         for index, (offset, duration, operation_id) in enumerate(jobs):
             await self._wait(operation_id, hooks, index, len(jobs))
@@ -96,33 +107,25 @@ class YandexEngine(CloudEngine):
                     "restrictionType": "WHITELIST",
                     "languageCode": [LANGUAGES.get(language, language)] if language else ["auto"],
                 },
+                "audioProcessingType": "FULL_DATA",
             },
         }
         if request.options.dialogue is not None:
             body["speakerLabeling"] = {"speakerLabeling": "SPEAKER_LABELING_ENABLED"}
         return body
 
-    async def _submit_all(
-        self, audio_path: Path, request: CloudRequest
-    ) -> list[tuple[float, float, str]]:
-        jobs = []
-        with tempfile.TemporaryDirectory(prefix="verbatim-yandex-") as tmp:
-            parts = await asyncio.to_thread(
-                split_on_silence, audio_path, self.settings.yandex_max_inline_bytes, Path(tmp)
-            )
-            for part in parts:
-                content = await asyncio.to_thread(part.path.read_bytes)
-                response = await self.http.request(
-                    "POST",
-                    "/stt/v3/recognizeFileAsync",
-                    json=self._body(content, request),
-                    call_timeout_s=self.settings.engine_upload_timeout_s,
-                )
-                operation_id = _json(response).get("id")
-                if not isinstance(operation_id, str) or not operation_id:
-                    raise EngineError("engine_bad_response", "Yandex gave no operation id")
-                jobs.append((round(part.offset, 3), round(part.duration, 3), operation_id))
-        return jobs
+    async def _submit(self, part: Path, request: CloudRequest) -> str:
+        content = await asyncio.to_thread(part.read_bytes)
+        response = await self.http.request(
+            "POST",
+            "/stt/v3/recognizeFileAsync",
+            json=self._body(content, request),
+            call_timeout_s=self.settings.engine_upload_timeout_s,
+        )
+        operation_id = _json(response).get("id")
+        if not isinstance(operation_id, str) or not operation_id:
+            raise EngineError("engine_bad_response", "Yandex gave no operation id")
+        return operation_id
 
     async def _wait(self, operation_id: str, hooks: CloudHooks, index: int, count: int) -> None:
         deadline = time.monotonic() + self.settings.engine_max_wait_s
@@ -196,7 +199,7 @@ def to_result(
                 continue
             speaker = None
             if dialogue:
-                tag = str(final.get("channelTag", "0"))
+                tag = str(item.get("channelTag") or final.get("channelTag") or "0")
                 speaker = labels.setdefault(tag, f"SPEAKER_{len(labels) + 1}")
             segments.append(segment_of(words, speaker))
     result = EngineResult(

@@ -86,6 +86,15 @@ async def check_request(settings: Settings, body: TranscriptionCreate) -> ModelR
                 code="diarization_unsupported",
                 details={"supported": ["auto", "off"]},
             )
+        limit = spec.max_speakers
+        wanted = max(body.num_speakers or 0, body.min_speakers or 0)
+        if body.mode is Mode.dialogue and limit is not None and wanted > limit:
+            # Refused up front: the provider would label fewer speakers than were asked for.
+            raise ValidationFailed(
+                f"The {spec.name} engine labels at most {limit} speakers",
+                code="diarization_unsupported",
+                details={"max_speakers": limit},
+            )
         name = body.model or spec.default_model(settings)
         if not _CLOUD_MODEL.match(name):
             raise ValidationFailed(f"Not a model name: {name!r}", code="model_unavailable")
