@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/v1", tags=["transcriptions"])
     "/transcriptions/{transcription_id}/metrics",
     response_model=MetricsOut,
     responses={
-        404: {"description": "transcription_not_found, metrics_not_available"},
+        404: {"description": "transcription_not_found"},
         409: {"description": "transcription_not_ready"},
     },
 )
@@ -26,5 +26,6 @@ async def transcription_metrics(
 ) -> object:
     """How each engine of a multi-engine transcription did against the consensus (WER, mean
     confidence, words, processing time, cost), the mean agreement and the low-agreement spans a
-    person should check. 404 `metrics_not_available` for a single-engine transcription."""
+    person should check. A single-engine transcription answers its one engine's figures (no
+    agreement, no spans)."""
     return await service.get_metrics(session, user, transcription_id)

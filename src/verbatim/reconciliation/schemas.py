@@ -12,11 +12,13 @@ class EngineMetrics(BaseModel):
     engine: str = Field(description="engine:model")
     transcription_id: uuid.UUID = Field(description="This engine's run (readable by id)")
     words: int
-    wer_vs_consensus: float
-    substitutions: int
-    deletions: int
-    insertions: int
-    weight: float = Field(description="Its vote's weight: 1 - WER of a first equal vote")
+    wer_vs_consensus: float | None = Field(description="null for a single-engine transcription")
+    substitutions: int | None = None
+    deletions: int | None = None
+    insertions: int | None = None
+    weight: float | None = Field(
+        default=None, description="Its vote's weight: 1 - WER of a first equal vote"
+    )
     mean_confidence: float | None
     processing_time_s: float | None
     cost: float | None = Field(description="USD, from its usage event; null when not priced")
@@ -37,7 +39,7 @@ class MetricsOut(BaseModel):
     word_count: int
     duration: float | None
     mean_agreement: float | None = Field(description="Mean share of engines agreeing per word")
-    unanimous_words: int
+    unanimous_words: int | None
     mean_confidence: float | None
     low_agreement_spans: list[Span]
     low_agreement_seconds: float

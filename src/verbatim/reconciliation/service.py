@@ -20,7 +20,7 @@ from verbatim.audio.delivery import MediaExpired
 from verbatim.audio.service import get_audio
 from verbatim.config import Settings
 from verbatim.engines.registry import get_spec
-from verbatim.errors import Conflict, NotFound, ValidationFailed
+from verbatim.errors import Conflict, ValidationFailed
 from verbatim.jobs.service import defer
 from verbatim.models import (
     Job,
@@ -29,6 +29,7 @@ from verbatim.models import (
     Mode,
     Transcription,
     TranscriptionStatus,
+    UsageEvent,
     User,
 )
 from verbatim.models.job import TERMINAL
@@ -239,17 +240,42 @@ async def cancel_children(session: AsyncSession, parent_id: uuid.UUID) -> None:
 async def get_metrics(
     session: AsyncSession, user: User, transcription_id: uuid.UUID
 ) -> dict[str, Any]:
+    """A multi-engine transcription's stored metrics; a single engine's basic figures (its
+    words, confidence, time and cost, no agreement) otherwise. 409 until completed."""
     transcription = await get_transcription(session, user, transcription_id)
-    if transcription.engine != PARENT_ENGINE:
-        raise NotFound(
-            "Metrics exist for multi-engine transcriptions only",
-            code="metrics_not_available",
-            details={"engine": transcription.engine},
-        )
-    await session.refresh(transcription, ["metrics"])
-    if transcription.metrics is None:
+    if transcription.status is not TranscriptionStatus.completed:
         raise Conflict(
             f"The transcription is {transcription.status.value}; metrics come with completion",
             code="transcription_not_ready",
         )
-    return {"transcription_id": str(transcription.id), **transcription.metrics}
+    await session.refresh(transcription, ["metrics"])
+    if transcription.metrics is not None:
+        return {"transcription_id": str(transcription.id), **transcription.metrics}
+    cost = await session.scalar(
+        select(func.sum(UsageEvent.cost_estimate)).where(
+            UsageEvent.transcription_id == transcription.id
+        )
+    )
+    engine = {
+        "engine": f"{transcription.engine}:{transcription.model_name}",
+        "transcription_id": str(transcription.id),
+        "words": transcription.word_count or 0,
+        "wer_vs_consensus": None,
+        "mean_confidence": transcription.avg_confidence,
+        "processing_time_s": transcription.processing_time_s,
+        "cost": round(float(cost), 6) if cost is not None else None,
+    }
+    return {
+        "transcription_id": str(transcription.id),
+        "engines": [engine],
+        "word_count": transcription.word_count or 0,
+        "duration": transcription.duration,
+        "mean_agreement": None,
+        "unanimous_words": None,
+        "mean_confidence": transcription.avg_confidence,
+        "low_agreement_spans": [],
+        "low_agreement_seconds": 0.0,
+        "engines_requested": 1,
+        "failed_engines": [],
+        "speakers_from": None,
+    }
