@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import FIXTURES, register, wait_for_job
+from tests.conftest import FIXTURES, make_settings, register, wait_for_job
 from tests.engines.conftest import engine_settings
 from tests.engines.helpers import _session, row_counts, service, start, wait_for
 from tests.engines.servers import AssemblyAIServer
@@ -265,3 +265,77 @@ async def test_cancelling_the_parent_cancels_its_engines_and_the_provider_job(
         assert t["status"] == "cancelled" and t["segments"] == []
         job = (await alice.get(f"/api/v1/jobs/{started['job_id']}")).json()
         assert job["status"] == "cancelled" and job["attempts"] == 0  # never ran
+
+
+async def test_two_engines_ending_at_once_queue_exactly_one_reconcile_job(
+    tmp_path: Path, database_url: str, engine_pool: EnginePool
+) -> None:
+    """Each child ends in its own transaction; the first holds the parent's row lock (and its
+    commit) a moment while the second ends: exactly one reconcile job is queued."""
+    import asyncio
+
+    from sqlalchemy import func, text
+
+    from verbatim.models import AudioFile, JobStatus, Transcription, TranscriptionStatus, User
+    from verbatim.reconciliation.service import WAITING_STAGE, child_ended
+    from verbatim.services import get_services
+
+    settings = make_settings(tmp_path, database_url, run_worker_in_api=False)
+    async with service(settings, engine_pool) as alice:
+        audio = (await alice.upload(FIXTURES / "speech.wav")).json()
+        sessionmaker = get_services().sessionmaker
+        async with sessionmaker() as session, session.begin():
+            user = await session.scalar(select(User).where(User.email == alice.email))
+            assert user is not None
+            owner = {"user_id": user.id, "tenant_id": user.tenant_id}
+            audio_row = await session.get(AudioFile, uuid.UUID(audio["id"]))
+            assert audio_row is not None
+            parent = Transcription(
+                **owner, audio_file_id=audio_row.id, engine="reconcile", model_name="x"
+            )
+            session.add(parent)
+            await session.flush()
+            kids = [
+                Transcription(
+                    **owner,
+                    audio_file_id=audio_row.id,
+                    parent_id=parent.id,
+                    engine="faster-whisper",
+                    model_name=name,
+                    status=TranscriptionStatus.running,
+                )
+                for name in ("tiny.en", "base")
+            ]
+            session.add_all(kids)
+            job = Job(
+                **owner,
+                type=JobType.transcription_reconcile,
+                transcription_id=parent.id,
+                stage=WAITING_STAGE,
+            )
+            session.add(job)
+        first_locked = asyncio.Event()
+
+        async def end(child_id: uuid.UUID, hold: bool) -> None:
+            if not hold:
+                await first_locked.wait()
+            async with sessionmaker() as session, session.begin():
+                child = await session.get(Transcription, child_id)
+                assert child is not None
+                child.status = TranscriptionStatus.completed
+                await child_ended(session, child)
+                if hold:
+                    first_locked.set()
+                    await asyncio.sleep(0.5)  # the other child ends meanwhile, and waits
+
+        await asyncio.gather(end(kids[0].id, True), end(kids[1].id, False))
+        async with sessionmaker() as session:
+            row = await session.get(Job, job.id)
+            assert row is not None and row.status is JobStatus.pending
+            assert row.queue_job_id is not None and row.stage == "queued"
+            queued = await session.scalar(
+                select(func.count())
+                .select_from(text("procrastinate_jobs"))
+                .where(text("task_name = 'transcriptions.reconcile'"))
+            )
+            assert queued == 1
