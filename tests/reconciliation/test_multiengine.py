@@ -339,3 +339,54 @@ async def test_two_engines_ending_at_once_queue_exactly_one_reconcile_job(
                 .where(text("task_name = 'transcriptions.reconcile'"))
             )
             assert queued == 1
+
+
+async def test_the_llm_pass_resolves_only_the_disputed_span_and_is_recorded(
+    tmp_path: Path,
+    database_url: str,
+    engine_pool: EnginePool,
+    assemblyai_server: AssemblyAIServer,
+    models_dir: Path,
+) -> None:
+    """Two engines that disagree on one word (1-1: a low-agreement span); the local chat server
+    (tests/reconciliation/chat_server.py) answers that nothing was said there."""
+    import json
+
+    from tests.reconciliation.chat_server import ChatServer, Reply
+
+    assemblyai_server.misheard = {"brown": "crown"}
+
+    def respond(body: dict[str, Any]) -> Reply:
+        spans = body["messages"][1]["content"].split("\n\n")
+        [disputed] = [i for i, span in enumerate(spans) if "'crown'" in span]
+        answer = {
+            "spans": [{"id": disputed, "text": "", "reason": "test: nothing said there"}],
+            "summary": "A sentence about a fox.",
+            "topics": ["animals"],
+        }
+        return Reply(content=json.dumps(answer))
+
+    with ChatServer() as chat:
+        chat.responder = respond
+        settings = _settings(tmp_path, database_url, assemblyai_server, models_dir)
+        settings = settings.model_copy(
+            update={"llm_base_url": chat.base_url, "llm_api_key": "sk-test", "llm_model": "m1"}
+        )
+        async with service(settings, engine_pool) as alice:
+            audio = (await alice.upload(FIXTURES / "speech.wav")).json()
+            started = await start(alice, audio["id"], engines=[TINY, AAI], language="en")
+            job = await wait_for_job(alice, started["job_id"], timeout=300)
+            assert job["status"] == "completed", job
+            parent = started["transcription_id"]
+            t = (await alice.get(f"/api/v1/transcriptions/{parent}")).json()
+            metrics = (await alice.get(f"/api/v1/transcriptions/{parent}/metrics")).json()
+    assert len(chat.requests) == 1 and chat.requests[0]["body"]["model"] == "m1"
+    words = [w["word"].strip().lower() for w in _words(t)]
+    assert "brown" not in words and "crown" not in words and "fox" in " ".join(words)
+    llm = metrics["llm"]
+    [change] = llm["changes"]
+    assert change["source"] == "llm" and change["after"] == ""
+    assert change["before"].lower() in ("brown", "crown") and change["model"] == "m1"
+    assert llm["summary"] == "A sentence about a fox." and llm["topics"] == ["animals"]
+    # Agreed words are untouched: every other word still carries both engines' votes.
+    assert all(w["agreement"] == 2 for w in _words(t)), _words(t)

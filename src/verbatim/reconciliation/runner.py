@@ -198,6 +198,8 @@ class ReconcileJob(JobKind[Inputs, Outcome]):
         )
         metrics["speakers_from"] = labels[source] if source is not None else None
         record = _record(consensus, labels, llm)
+        # What the LLM pass did, shown with the metrics (every change marked source "llm").
+        metrics["llm"] = record["llm"]
         return Outcome(
             segments=segments,
             metrics=metrics,

@@ -48,3 +48,8 @@ class MetricsOut(BaseModel):
         description="Engines whose run did not complete: engine, status, error_code"
     )
     speakers_from: str | None
+    llm: dict[str, Any] | None = Field(
+        default=None,
+        description="The optional LLM pass: model, changes (before, after, reason, source "
+        "'llm'), notes, summary, topics; null when VERBATIM_LLM_* is not set",
+    )
