@@ -24,6 +24,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from verbatim.models.base import Base, IdMixin, OwnedMixin, TimestampMixin
 
 VOICE_DIMENSIONS = 192  # CAM++ speaker embeddings
+# The engine name of a multi-engine transcription (the parent of one run per engine). It runs no
+# engine itself: audio minutes are counted on its children, the real runs.
+RECONCILE_ENGINE = "reconcile"
 
 
 class TranscriptionStatus(enum.StrEnum):

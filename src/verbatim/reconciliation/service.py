@@ -33,6 +33,7 @@ from verbatim.models import (
     User,
 )
 from verbatim.models.job import TERMINAL
+from verbatim.models.transcription import RECONCILE_ENGINE
 from verbatim.quotas import service as quotas
 from verbatim.tenancy.scope import tenant_of
 from verbatim.transcriptions.schemas import TranscriptionCreate
@@ -42,7 +43,7 @@ from verbatim.transcriptions.service import (
     transcription_options,
 )
 
-PARENT_ENGINE = "reconcile"
+PARENT_ENGINE = RECONCILE_ENGINE
 MIN_ENGINES, MAX_ENGINES = 2, 5
 WAITING_STAGE = "waiting_for_engines"
 OPEN = (TranscriptionStatus.pending, TranscriptionStatus.running)
