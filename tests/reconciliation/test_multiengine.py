@@ -390,3 +390,34 @@ async def test_the_llm_pass_resolves_only_the_disputed_span_and_is_recorded(
     assert llm["summary"] == "A sentence about a fox." and llm["topics"] == ["animals"]
     # Agreed words are untouched: every other word still carries both engines' votes.
     assert all(w["agreement"] == 2 for w in _words(t)), _words(t)
+
+
+async def test_dialogue_speakers_come_from_the_local_diarization(
+    tmp_path: Path,
+    database_url: str,
+    engine_pool: EnginePool,
+    assemblyai_server: AssemblyAIServer,
+    models_dir: Path,
+) -> None:
+    """A local dialogue run and a provider that labels speakers its own way ("A", "B"): the
+    parent takes the local diarization's speakers (with talk time from its own segments)."""
+    settings = _settings(tmp_path, database_url, assemblyai_server, models_dir)
+    async with service(settings, engine_pool) as alice:
+        audio = (await alice.upload(FIXTURES / "dialogue.wav")).json()
+        started = await start(
+            alice, audio["id"], engines=[TINY, AAI], mode="dialogue", language="en"
+        )
+        job = await wait_for_job(alice, started["job_id"], timeout=300)
+        assert job["status"] == "completed", job
+        parent = started["transcription_id"]
+        t = (await alice.get(f"/api/v1/transcriptions/{parent}")).json()
+        metrics = (await alice.get(f"/api/v1/transcriptions/{parent}/metrics")).json()
+    assert metrics["speakers_from"] == TINY
+    labels = {s["label"] for s in t["speakers"]}
+    assert len(labels) >= 2 and all(label.startswith("SPEAKER_") for label in labels)
+    assert {w["speaker"] for w in _words(t)} <= labels
+    assert {s["speaker"] for s in t["segments"]} == labels
+    talk = {s["label"]: s["talk_time"] for s in t["speakers"]}
+    for label in labels:
+        spoken = sum(s["end"] - s["start"] for s in t["segments"] if s["speaker"] == label)
+        assert talk[label] == pytest.approx(spoken, abs=0.01)
