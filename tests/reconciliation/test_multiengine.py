@@ -314,6 +314,14 @@ async def test_two_engines_ending_at_once_queue_exactly_one_reconcile_job(
                 stage=WAITING_STAGE,
             )
             session.add(job)
+        # The orphan sweep leaves a reconcile job waiting for its engines alone (no queue job
+        # by design), and still fails a lost one.
+        from verbatim.jobs.reconcile import fail_orphaned_jobs
+
+        assert await fail_orphaned_jobs(get_services(), grace_s=0) == 0
+        async with sessionmaker() as session:
+            waiting = await session.get(Job, job.id)
+            assert waiting is not None and waiting.status is JobStatus.pending
         first_locked = asyncio.Event()
 
         async def end(child_id: uuid.UUID, hold: bool) -> None:
