@@ -27,6 +27,7 @@ queue = App(
         "verbatim.library.tasks",
         "verbatim.search.tasks",
         "verbatim.webhooks.tasks",
+        "verbatim.reconciliation.tasks",
     ],
 )
 

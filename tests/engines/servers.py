@@ -385,7 +385,7 @@ class _AssemblyAIHandler(_Base):
             speaker = "AB"[index % 2] if transcript["speaker_labels"] else None
             seg_words = [
                 {
-                    "text": w["word"].strip(),
+                    "text": self.server.misheard.get(w["word"].strip(), w["word"].strip()),
                     "start": int(w["start"] * 1000),
                     "end": int(w["end"] * 1000),
                     "confidence": round(w["probability"], 5),
@@ -428,6 +428,9 @@ class AssemblyAIServer(ProviderServer):
         self.deleted: list[str] = []
         # Set: every transcript stays `processing` (a long job, for cancel and restart tests).
         self.hold = threading.Event()
+        # Words this "provider" hears differently (a word -> what it returns instead), so that
+        # reconciliation tests have engines that disagree where the test chooses.
+        self.misheard: dict[str, str] = {}
 
 
 # --- Google Cloud Speech-to-Text v1 -------------------------------------------------------------

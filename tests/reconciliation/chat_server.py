@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -33,6 +34,8 @@ class ChatServer:
         self.api_key = api_key
         self.replies: list[Reply] = []
         self.requests: list[dict[str, Any]] = []
+        # Set: answers each request from its body (a reply that depends on what was asked).
+        self.responder: Callable[[dict[str, Any]], Reply] | None = None
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -54,7 +57,10 @@ class ChatServer:
                             "Incorrect API key provided", "invalid_request_error", "invalid_api_key"
                         ),
                     )
-                reply = server.replies.pop(0) if server.replies else Reply(content="{}")
+                if server.responder is not None:
+                    reply = server.responder(body)
+                else:
+                    reply = server.replies.pop(0) if server.replies else Reply(content="{}")
                 if reply.status != 200:
                     kind = "rate_limit_exceeded" if reply.status == 429 else "server_error"
                     return self._send(reply.status, _error("try again", kind, kind), reply.headers)

@@ -23,6 +23,7 @@ from verbatim.models import (
     Transcription,
     User,
 )
+from verbatim.models.transcription import RECONCILE_ENGINE
 from verbatim.quotas import service as quotas
 
 
@@ -125,7 +126,7 @@ async def system_usage(session: AsyncSession, settings: Settings) -> dict[str, A
     )
     per_engine = await session.execute(
         select(Transcription.engine, func.sum(func.coalesce(Transcription.duration, 0)))
-        .where(Transcription.created_at >= month)
+        .where(Transcription.created_at >= month, Transcription.engine != RECONCILE_ENGINE)
         .group_by(Transcription.engine)
     )
     counts = {

@@ -32,6 +32,8 @@ _ORPHANS = text(
     WHERE j.status IN ('pending', 'running')
       AND j.updated_at < now() - make_interval(secs => :grace)
       AND (q.id IS NULL OR q.status NOT IN ('todo', 'doing'))
+      -- A multi-engine run's reconcile job waits, unqueued, for its engines' jobs to end.
+      AND NOT (coalesce(j.stage, '') = 'waiting_for_engines' AND j.queue_job_id IS NULL)
     ORDER BY j.updated_at
     LIMIT :batch
     """

@@ -85,12 +85,20 @@ async def mark_cancelled(session: AsyncSession, job: Job) -> None:
     job.transition(JobStatus.cancelled)
     job.stage = "cancelled"
     if job.transcription_id is not None:
+        from verbatim.reconciliation import service as multi
+
+        if job.type is JobType.transcription_reconcile:
+            # The engines' runs first (their rows are locked before the parent's, as a child
+            # ending locks its own rows and then the parent's: no deadlock).
+            await multi.cancel_children(session, job.transcription_id)
         transcription = await session.get(Transcription, job.transcription_id)
         if transcription is not None and transcription.status not in (
             TranscriptionStatus.completed,
             TranscriptionStatus.failed,
         ):
             transcription.status = TranscriptionStatus.cancelled
+            if transcription.parent_id is not None:
+                await multi.child_ended(session, transcription)
     if job.queue_job_id is not None:
         await session.flush()
         await queue.job_manager.cancel_job_by_id_async(

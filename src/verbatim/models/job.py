@@ -31,6 +31,8 @@ class JobType(enum.StrEnum):
     topic_scoring = "topic_scoring"
     search_index = "search_index"  # task search.index: chunks and embeddings of a transcript
     webhook_delivery = "webhook_delivery"  # task webhooks.deliver: one message to one endpoint
+    # task transcriptions.reconcile: the engines' results of a multi-engine run voted into one
+    transcription_reconcile = "transcription_reconcile"
 
 
 class JobStatus(enum.StrEnum):

@@ -24,6 +24,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from verbatim.models.base import Base, IdMixin, OwnedMixin, TimestampMixin
 
 VOICE_DIMENSIONS = 192  # CAM++ speaker embeddings
+# The engine name of a multi-engine transcription (the parent of one run per engine). It runs no
+# engine itself: audio minutes are counted on its children, the real runs.
+RECONCILE_ENGINE = "reconcile"
 
 
 class TranscriptionStatus(enum.StrEnum):
@@ -95,6 +98,15 @@ class Transcription(IdMixin, TimestampMixin, OwnedMixin, Base):
     provider_job_id: Mapped[str | None] = mapped_column(Text)
     # The provider's answer as received, for reconciliation (issue 11); None for local engines.
     raw_response: Mapped[Any | None] = mapped_column(JSONB, deferred=True)
+    # Multi-engine runs (issue 11, decision 0024): each engine's run is a child of the
+    # reconciled transcription (engine "reconcile"); children are not listed nor indexed.
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("transcription.id", ondelete="CASCADE"), index=True
+    )
+    # The reconciled transcription's quality metrics (GET /transcriptions/{id}/metrics).
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONB, deferred=True)
+    # The reconciliation's record: alignment summary, per-slot votes, notes, LLM changes.
+    reconciliation: Mapped[dict[str, Any] | None] = mapped_column(JSONB, deferred=True)
 
     segments: Mapped[list[Segment]] = relationship(
         order_by="Segment.index", cascade="all, delete-orphan", passive_deletes=True

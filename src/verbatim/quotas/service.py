@@ -34,6 +34,7 @@ from verbatim.models import (
     Transcription,
     TranscriptionStatus,
 )
+from verbatim.models.transcription import RECONCILE_ENGINE
 
 HOUR = timedelta(hours=1)
 # Jobs a caller starts; follow-ups the service queues itself (indexing, scoring) do not count.
@@ -157,6 +158,7 @@ async def audio_seconds_used(
         .where(
             Transcription.tenant_id == tenant_id,
             Transcription.created_at >= since,
+            Transcription.engine != RECONCILE_ENGINE,  # its engines' runs count, not it
             # A failed or cancelled transcription gives its minutes back.
             Transcription.status.not_in(
                 (TranscriptionStatus.failed, TranscriptionStatus.cancelled)

@@ -92,7 +92,10 @@ async def transcriptions_to_reindex(
     by another embedding model than `model`, or a transcript with text and no chunks at all
     (completed before indexing existed, or whose index job failed).
     """
-    stmt = select(Transcription.id).where(Transcription.status == TranscriptionStatus.completed)
+    stmt = select(Transcription.id).where(
+        Transcription.status == TranscriptionStatus.completed,
+        Transcription.parent_id.is_(None),  # a multi-engine run's engines: its parent is indexed
+    )
     if transcription_id is not None:
         stmt = stmt.where(Transcription.id == transcription_id)
     elif not everything:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import load_only
 from verbatim.config import Settings
 from verbatim.kit.pagination import KeysetPage, PageRequest, keyset_paginate
 from verbatim.models import AudioFile, Job, JobStatus, JobType, Transcription, User
+from verbatim.models.transcription import RECONCILE_ENGINE
 from verbatim.quotas import service as quotas
 from verbatim.tenancy.service import manager_of
 
@@ -71,7 +72,11 @@ async def tenant_usage(
         (
             await session.execute(
                 select(Transcription.user_id, func.sum(func.coalesce(Transcription.duration, 0)))
-                .where(Transcription.tenant_id == tenant_id, Transcription.created_at >= month)
+                .where(
+                    Transcription.tenant_id == tenant_id,
+                    Transcription.created_at >= month,
+                    Transcription.engine != RECONCILE_ENGINE,
+                )
                 .group_by(Transcription.user_id)
             )
         ).all()

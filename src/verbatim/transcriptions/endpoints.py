@@ -13,6 +13,7 @@ from verbatim.kit.fastjson import FastJSONResponse
 from verbatim.kit.http import absolute_url, content_disposition
 from verbatim.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Limit, Offset, PageQuery
 from verbatim.models import TranscriptionStatus, User
+from verbatim.reconciliation import service as multi
 from verbatim.services import Services
 from verbatim.speakers.service import speaker_out, transcription_speakers
 from verbatim.transcriptions import agent, service
@@ -38,7 +39,10 @@ DEFAULT_SEGMENTS = 200
     status_code=status.HTTP_202_ACCEPTED,
     responses={
         410: {"description": "media_expired"},
-        422: {"description": "model_unavailable, engine_unavailable, mode_unsupported, ..."},
+        422: {
+            "description": "model_unavailable, engine_unavailable, mode_unsupported, "
+            "engines_exclusive, engines_count_invalid, engines_duplicate, ..."
+        },
     },
 )
 async def start_transcription(
@@ -48,10 +52,15 @@ async def start_transcription(
     settings: SettingsDep,
     body: TranscriptionCreate | None = None,
 ) -> object:
-    """Queue a transcription; follow it with GET /api/v1/jobs/{job_id}."""
-    transcription, job = await service.request_transcription(
-        session, settings, user, audio_id, body or TranscriptionCreate()
-    )
+    """Queue a transcription; follow it with GET /api/v1/jobs/{job_id}. With `engines`, each
+    engine runs as its own job and the returned job reconciles their results once they end."""
+    body = body or TranscriptionCreate()
+    if body.engines is not None:
+        transcription, job = await multi.request_multi(session, settings, user, audio_id, body)
+    else:
+        transcription, job = await service.request_transcription(
+            session, settings, user, audio_id, body
+        )
     return {"transcription_id": transcription.id, "job_id": job.id, "status": transcription.status}
 
 

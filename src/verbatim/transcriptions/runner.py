@@ -29,6 +29,7 @@ from verbatim.models import (
     TranscriptionStatus,
 )
 from verbatim.models.base import utcnow
+from verbatim.reconciliation.service import child_ended
 from verbatim.search.service import queue_index
 from verbatim.speakers.service import write_speakers
 from verbatim.storage import ObjectNotFound, StorageUnavailable, local_copy
@@ -154,8 +155,10 @@ class TranscriptionJob(JobKind[Inputs, EngineResult]):
         # Search chunks are built by their own job, queued in this transaction: a completed
         # transcription always has its index job (search/service.py). An OpenAI-API request
         # that keeps nothing deletes its transcription once answered: no index for it.
-        if not transcription.options.get("ephemeral"):
+        # One engine's run of a multi-engine transcription is not searched: its parent is.
+        if not transcription.options.get("ephemeral") and transcription.parent_id is None:
             await queue_index(session, transcription)
+        await child_ended(session, transcription)
         metrics.record_transcription(
             transcription.model_name, result.duration, result.processing_time_s
         )
@@ -174,6 +177,7 @@ class TranscriptionJob(JobKind[Inputs, EngineResult]):
         if transcription is not None:
             transcription.status = TranscriptionStatus.failed
             transcription.error_code, transcription.error_message = code, message
+            await child_ended(session, transcription)
 
 
 def dialogue_options(transcription: Transcription) -> DialogueOptions | None:

@@ -28,6 +28,12 @@ class TranscriptionCreate(RequestModel):
         "turns, voice profiles matched by name)",
     )
     engine: str = Field(default="faster-whisper", max_length=50)
+    engines: list[Annotated[str, Field(min_length=1, max_length=250)]] | None = Field(
+        default=None,
+        max_length=20,
+        description="Several engines, each `engine[:model]` (2 to 5, no duplicates), reconciled "
+        "into one transcript with per-word agreement (issue 11); not with `engine`/`model`",
+    )
     word_timestamps: bool = True
     vad_filter: bool = False
     beam_size: int = Field(default=5, ge=1, le=10)
@@ -60,6 +66,7 @@ class TranscriptionCreate(RequestModel):
                 {"language": "en"},
                 {"mode": "dialogue", "min_speakers": 2, "max_speakers": 4},
                 {"mode": "dialogue", "diarization": "channels"},
+                {"engines": ["faster-whisper:tiny.en", "faster-whisper:base", "assemblyai"]},
             ]
         },
     )
@@ -107,6 +114,9 @@ class TranscriptionSummary(BaseModel):
     model_name: str
     model_version: str | None
     options: dict[str, Any]
+    parent_id: uuid.UUID | None = Field(
+        default=None, description="Set on one engine's run of a multi-engine transcription"
+    )
     avg_confidence: float | None
     word_count: int | None
     duration: float | None

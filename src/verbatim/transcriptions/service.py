@@ -301,6 +301,7 @@ LIST_COLUMNS = (
     Transcription.model_name,
     Transcription.model_version,
     Transcription.options,
+    Transcription.parent_id,
     Transcription.avg_confidence,
     Transcription.word_count,
     Transcription.duration,
@@ -323,7 +324,12 @@ async def list_transcriptions(
 ) -> KeysetPage:
     """Newest first, a keyset page at a time (ix_transcription_user[_status|_language]_created;
     by audio file, its foreign-key index)."""
-    stmt = owned_transcriptions(user).options(load_only(*LIST_COLUMNS))
+    # One engine's run of a multi-engine transcription is part of its parent, not listed.
+    stmt = (
+        owned_transcriptions(user)
+        .where(Transcription.parent_id.is_(None))
+        .options(load_only(*LIST_COLUMNS))
+    )
     if status is not None:
         stmt = stmt.where(Transcription.status == status)
     if audio_file_id is not None:

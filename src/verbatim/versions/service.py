@@ -107,7 +107,8 @@ async def record_version(
     version; returns its number. For any writer of a new state: edits, reprocessing,
     reconciliation. The caller holds the transcription row locked."""
     latest = await current_version(session, transcription.id)
-    if latest is None and kind is not VersionKind.engine:
+    # A reconciled transcript's first state is the reconciliation itself (it has no engine run).
+    if latest is None and kind not in (VersionKind.engine, VersionKind.reconcile):
         raise RuntimeError("record the baseline first (ensure_baseline)")
     await session.flush()  # the rows as changed so far
     version = (latest or 0) + 1

@@ -59,7 +59,8 @@ def _latest_transcription() -> Any:
     """Each recording's newest transcription (a lateral subquery per listed row)."""
     return (
         select(Transcription.id)
-        .where(Transcription.audio_file_id == AudioFile.id)
+        # One engine's run of a multi-engine transcription is part of its parent.
+        .where(Transcription.audio_file_id == AudioFile.id, Transcription.parent_id.is_(None))
         .order_by(Transcription.created_at.desc())
         .limit(1)
         .correlate(AudioFile)
@@ -106,7 +107,11 @@ async def library_page(
         t.audio_file_id: t
         for t in await session.scalars(
             select(Transcription)
-            .where(Transcription.audio_file_id.in_(ids), visible(Transcription, user))
+            .where(
+                Transcription.audio_file_id.in_(ids),
+                visible(Transcription, user),
+                Transcription.parent_id.is_(None),
+            )
             .order_by(Transcription.audio_file_id, Transcription.created_at.desc())
             .distinct(Transcription.audio_file_id)
         )

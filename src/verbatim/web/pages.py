@@ -410,7 +410,11 @@ async def recording(
     else:
         t = await session.scalar(
             select(Transcription)
-            .where(Transcription.audio_file_id == audio.id, visible(Transcription, user))
+            .where(
+                Transcription.audio_file_id == audio.id,
+                visible(Transcription, user),
+                Transcription.parent_id.is_(None),
+            )
             .order_by(Transcription.created_at.desc())
             .limit(1)
         )
