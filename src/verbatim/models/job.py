@@ -31,6 +31,7 @@ class JobType(enum.StrEnum):
     topic_scoring = "topic_scoring"
     search_index = "search_index"  # task search.index: chunks and embeddings of a transcript
     webhook_delivery = "webhook_delivery"  # task webhooks.deliver: one message to one endpoint
+    reprocess = "reprocess"  # task transcriptions.reprocess: a re-run becoming a new version
 
 
 class JobStatus(enum.StrEnum):

@@ -130,10 +130,31 @@ async def ensure_baseline(session: AsyncSession, transcription: Transcription) -
     """Version 1 is the transcript before any change; saved on the first change."""
     latest = await current_version(session, transcription.id)
     if latest is None:
-        return await record_version(
+        version = await record_version(
             session, transcription, VersionKind.engine, None, "as transcribed"
         )
+        await record_run(session, transcription.id, version, run_of(transcription))
+        return version
     return latest
+
+
+def run_of(transcription: Transcription) -> dict[str, Any]:
+    """What produced the transcription's current segments, kept with its version."""
+    return {
+        "engine": transcription.engine,
+        "model": transcription.model_name,
+        "model_version": transcription.model_version,
+        "mode": transcription.mode.value,
+        "requested_language": transcription.requested_language,
+        "options": transcription.options,
+        "language": transcription.language,
+        "language_probability": transcription.language_probability,
+        "duration": transcription.duration,
+        "word_count": transcription.word_count,
+        "avg_confidence": transcription.avg_confidence,
+        "processing_time_s": transcription.processing_time_s,
+        "quality": transcription.quality,
+    }
 
 
 # --- editing -------------------------------------------------------------------------------------
