@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 from sqlalchemy import select
 
 from tests.conftest import FIXTURES, ApiUser, wait_for_job
+from tests.s3 import object_keys, read_object
+from verbatim.config import Settings
 from verbatim.models import Job, JobStatus, JobType
 from verbatim.models.job import TERMINAL
 from verbatim.services import get_services
@@ -65,3 +68,21 @@ async def jobs_of(transcription_id: str, job_type: JobType) -> list[Job]:
                 )
             )
         )
+
+
+async def stored_raw(
+    settings: Settings, tenant_id: str, transcription_id: str, version: int, timeout: float = 30
+) -> dict[str, Any]:
+    """The stored raw_transcript.json once it describes `version`: the job writes the files
+    just after its completion committed, so a client may see the job completed a moment
+    before the files are there."""
+    key = f"{tenant_id}/{transcription_id}/raw_transcript.json"
+    deadline = time.monotonic() + timeout
+    seen: Any = None
+    while time.monotonic() < deadline:
+        if key in object_keys(settings, f"{tenant_id}/"):
+            seen = json.loads(read_object(settings, key))
+            if seen["version"] == version:
+                return dict(seen)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no stored raw file of version {version}: {seen and seen['version']}")

@@ -5,7 +5,6 @@ raw_transcript.json, and each run is counted once in usage."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,7 @@ from tests.conftest import FIXTURES, wait_for_job
 from tests.engines.conftest import engine_settings
 from tests.engines.helpers import service, start, usage_rows
 from tests.engines.servers import OpenAIServer
-from tests.reprocess.helpers import me
-from tests.s3 import read_object
+from tests.reprocess.helpers import me, stored_raw
 from verbatim.engines.process_pool import EnginePool
 
 
@@ -66,8 +64,8 @@ async def test_reprocess_with_another_engine_and_compare(
 
         # The provider's answer is in the stored raw file; usage counts both runs.
         tenant = (await me(alice))["tenant_id"]
-        raw = json.loads(read_object(settings, f"{tenant}/{tid}/raw_transcript.json"))
-        assert raw["engine"] == "openai" and raw["version"] == 2
+        raw = await stored_raw(settings, tenant, tid, 2)
+        assert raw["engine"] == "openai"
         assert raw["raw_response"]["words"] and raw["raw_response"]["text"]
         assert [(e.engine, e.model) for e in await usage_rows()] == [
             ("faster-whisper", local["model_name"]),

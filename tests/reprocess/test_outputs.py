@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import ApiUser
-from tests.reprocess.helpers import me, transcribe
+from tests.reprocess.helpers import me, stored_raw, transcribe
 from tests.s3 import backend_settings, delete_object, object_keys, read_object
 from verbatim.config import Settings
 from verbatim.models import Transcription, TranscriptionStatus
@@ -50,10 +50,9 @@ async def test_outputs_are_written_served_linked_and_deleted(
     t = await transcribe(alice)
     tid = t["id"]
     raw_key, agent_key = keys(tenant, tid)
-    # Written by the job, after its commit: both files are there once the job completed.
-    stored = object_keys(settings, f"{tenant}/")
-    assert stored == sorted([raw_key, agent_key])
-    raw = json.loads(read_object(settings, raw_key))
+    # Written by the job, just after its commit.
+    raw = await stored_raw(settings, tenant, tid, 1)
+    assert object_keys(settings, f"{tenant}/") == sorted([raw_key, agent_key])
     assert raw["id"] == tid and raw["version"] == 1
     assert raw["engine"] == "faster-whisper" and raw["model"] == t["model_name"]
     assert raw["options"]["beam_size"] == 5
@@ -117,7 +116,7 @@ async def test_outputs_are_written_served_linked_and_deleted(
         f"/api/v1/transcriptions/{tid}/segments/0", json={"text": "Edited by hand."}
     )
     assert r.status_code == 200, r.text
-    assert json.loads(read_object(settings, raw_key))["version"] == 2
+    await stored_raw(settings, tenant, tid, 2)  # a background task after the edit committed
     assert "Edited by hand." in json.loads(read_object(settings, agent_key))["turns"][0]["text"]
 
     # Deleting the transcription removes its files; deleting an audio file, its transcriptions'.
@@ -125,6 +124,7 @@ async def test_outputs_are_written_served_linked_and_deleted(
     assert r.status_code == 204
     assert object_keys(settings, f"{tenant}/") == []
     other = await transcribe(alice)
+    await stored_raw(settings, tenant, other["id"], 1)
     assert object_keys(settings, f"{tenant}/") == sorted(keys(tenant, other["id"]))
     r = await alice.delete(f"/api/v1/audio/{other['audio']['id']}")
     assert r.status_code == 204

@@ -6,13 +6,17 @@ queue nothing; a failed write of the stored files loses no transcript."""
 
 from __future__ import annotations
 
-import json
+import asyncio
+import time
+import uuid
+
+import structlog
 
 from tests.conftest import ApiUser, wait_for_job
-from tests.reprocess.helpers import jobs_of, me, transcribe, wait_for_index
-from tests.s3 import delete_object, object_keys, read_object
+from tests.reprocess.helpers import jobs_of, me, stored_raw, transcribe, wait_for_index
+from tests.s3 import delete_object, object_keys
 from verbatim.config import Settings
-from verbatim.models import AudioFile, JobType
+from verbatim.models import AudioFile, JobType, Transcription
 from verbatim.services import get_services
 
 
@@ -29,6 +33,12 @@ async def test_reprocess_makes_version_2_and_keeps_version_1(
     tid = t["id"]
     before_txt = (await alice.get(f"/api/v1/transcriptions/{tid}/export")).text
     assert "lazy" in before_txt.lower()
+    # Options no request field sets (an OpenAI-API request's) are kept by a re-run.
+    async with get_services().sessionmaker() as session:
+        row = await session.get(Transcription, uuid.UUID(tid))
+        assert row is not None
+        row.options = {**row.options, "source": "openai_api", "task": "transcribe"}
+        await session.commit()
 
     r = await alice.post(
         f"/api/v1/transcriptions/{tid}/reprocess", json={"beam_size": 1, "vad_filter": True}
@@ -51,6 +61,7 @@ async def test_reprocess_makes_version_2_and_keeps_version_1(
     after = (await alice.get(f"/api/v1/transcriptions/{tid}")).json()
     assert after["status"] == "completed" and after["options"]["beam_size"] == 1
     assert after["options"]["vad_filter"] is True and "lazy" in after["text"].lower()
+    assert after["options"]["source"] == "openai_api" and after["options"]["task"] == "transcribe"
 
     versions = (await alice.get(f"/api/v1/transcriptions/{tid}/versions")).json()
     assert versions["current"] == 2
@@ -73,8 +84,8 @@ async def test_reprocess_makes_version_2_and_keeps_version_1(
 
     # The stored files were rewritten for version 2.
     tenant = (await me(alice))["tenant_id"]
-    raw = json.loads(read_object(settings, f"{tenant}/{tid}/raw_transcript.json"))
-    assert raw["version"] == 2 and raw["options"]["beam_size"] == 1
+    raw = await stored_raw(settings, tenant, tid, 2)
+    assert raw["options"]["beam_size"] == 1
     assert [v["kind"] for v in raw["versions"]] == ["engine", "reprocess"]
 
 
@@ -173,7 +184,12 @@ async def test_a_failed_write_of_the_files_loses_no_transcript(
     blocker = settings.media_dir / tenant
     blocker.parent.mkdir(parents=True, exist_ok=True)
     blocker.write_text("not a folder")
-    t = await transcribe(alice)
+    with structlog.testing.capture_logs() as logs:
+        t = await transcribe(alice)
+        deadline = time.monotonic() + 30
+        while not any(e["event"] == "job_after_commit_failed" for e in logs):
+            assert time.monotonic() < deadline, "the write was never attempted"
+            await asyncio.sleep(0.1)
     assert "lazy" in t["text"].lower()
     assert object_keys(settings, f"{tenant}") == [tenant]  # only the blocker
     r = await alice.get(f"/api/v1/transcriptions/{t['id']}/export", params={"format": "txt"})

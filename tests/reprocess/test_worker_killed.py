@@ -17,8 +17,7 @@ from asgi_lifespan import LifespanManager
 from tests.conftest import long_speech, make_settings, register, wait_for_job
 from tests.jobs.test_jobs import segments_of, wait_until_running
 from tests.live import spawn_worker, stop_worker
-from tests.reprocess.helpers import me
-from tests.s3 import read_object
+from tests.reprocess.helpers import me, stored_raw
 from verbatim.app import create_app
 
 
@@ -88,8 +87,8 @@ async def test_worker_killed_mid_reprocess_loses_nothing(tmp_path: Path, databas
                 done = [e for e in events if e.get("event") == "transcription_reprocessed"]
                 assert [e["job_id"] for e in done] == [job_id]
                 tenant = (await me(alice))["tenant_id"]
-                raw = json.loads(read_object(settings, f"{tenant}/{tid}/raw_transcript.json"))
-                assert raw["version"] == 2 and raw["options"]["beam_size"] == 1
+                raw = await stored_raw(settings, tenant, tid, 2)
+                assert raw["options"]["beam_size"] == 1
     finally:
         for w in workers:
             stop_worker(w)

@@ -64,6 +64,7 @@ class ReprocessJob(TranscriptionJob):
         options = run["options"]
         # dialogue_options reads a row: a stand-in carrying the requested mode and options.
         probe = Transcription(mode=Mode(run["mode"]), options=options)
+        temperature = options.get("temperature")
         return Inputs(
             transcription_id=transcription.id,
             storage_key=audio.storage_key,
@@ -77,6 +78,11 @@ class ReprocessJob(TranscriptionJob):
                 vad_filter=bool(options.get("vad_filter", False)),
                 beam_size=int(options.get("beam_size", 5)),
                 dialogue=dialogue_options(probe),
+                task=str(options.get("task", "transcribe")),
+                initial_prompt=options.get("initial_prompt"),
+                temperature=float(temperature) if temperature is not None else None,
+                # No partial segments: they would show over the current version meanwhile.
+                stream_segments=False,
             ),
         )
 

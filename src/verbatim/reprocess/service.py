@@ -41,6 +41,9 @@ from verbatim.transcriptions.service import (
 from verbatim.versions.service import current_version
 
 _DIALOGUE_FIELDS = ("diarization", "num_speakers", "min_speakers", "max_speakers")
+# Options a request sets; others on the row (an OpenAI-API request's task, prompt, temperature,
+# source) are kept, so a translation is re-run as a translation.
+_REQUEST_OPTIONS = ("word_timestamps", "vad_filter", "beam_size", *_DIALOGUE_FIELDS)
 
 
 def current_request(transcription: Transcription) -> dict[str, Any]:
@@ -138,7 +141,10 @@ async def request_reprocess(
         "model_version": model.version,
         "mode": request.mode.value,
         "requested_language": request.language,
-        "options": transcription_options(request),
+        "options": {
+            **{k: v for k, v in transcription.options.items() if k not in _REQUEST_OPTIONS},
+            **transcription_options(request),
+        },
     }
     job = Job(
         user_id=user.id,
