@@ -38,6 +38,7 @@ from verbatim.metrics.http import MetricsMiddleware
 from verbatim.openai_api import errors as openai_errors
 from verbatim.openai_api.endpoints import router as openai_router
 from verbatim.reconciliation.endpoints import router as reconciliation_router
+from verbatim.reprocess.endpoints import router as reprocess_router
 from verbatim.runtime import run_runtime
 from verbatim.search.endpoints import router as search_router
 from verbatim.speakers.endpoints import router as speakers_router
@@ -147,6 +148,7 @@ def create_app(
         speakers_router,
         versions_router,
         reconciliation_router,
+        reprocess_router,
         jobs_router,
         events_router,
         webhooks_router,

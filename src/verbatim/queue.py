@@ -21,6 +21,7 @@ queue = App(
     connector=PsycopgConnector(),
     import_paths=[
         "verbatim.transcriptions.tasks",
+        "verbatim.reprocess.tasks",
         "verbatim.jobs.tasks",
         "verbatim.downloads.tasks",
         "verbatim.housekeeping.tasks",

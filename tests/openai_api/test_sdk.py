@@ -37,8 +37,12 @@ async def library(user: KeyUser) -> dict[str, int]:
 
 
 def media_files(served: Served) -> list[Path]:
+    """Media objects; not the transcripts' stored files (`{tenant}/{transcription}/*.json`)."""
     root = served.settings.media_dir
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+    outputs = {"raw_transcript.json", "agent_optimized.json"}
+    if not root.exists():
+        return []
+    return [p for p in root.rglob("*") if p.is_file() and p.name not in outputs]
 
 
 async def test_json_result_lands_in_the_library(served: Served, carol: KeyUser) -> None:

@@ -48,6 +48,7 @@ PARAMS = {
     "webhook_id": "webhook",
     "delivery_id": "delivery",
     "index": "segment_index",
+    "version": "version_number",
 }
 # Where one name means another resource on one path.
 PATH_PARAMS = {
@@ -90,6 +91,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/api/v1/transcriptions/{transcription_id}/segments/{index}"): {"text": "Edited."},
     ("POST", "/api/v1/transcriptions/{transcription_id}/segments/{index}/split"): {"word_index": 1},
     ("POST", "/api/v1/transcriptions/{transcription_id}/segments/{index}/merge"): {},
+    ("POST", "/api/v1/transcriptions/{transcription_id}/reprocess"): {"beam_size": 1},
     ("POST", "/v1/audio/transcriptions"): None,  # multipart, like /api/v1/audio
     ("POST", "/v1/audio/translations"): None,
     ("PATCH", "/api/v1/webhooks/{webhook_id}"): {"description": "renamed"},
@@ -229,6 +231,7 @@ async def seed_org_a(t: Teams) -> None:
     ids["tenant"] = t.a
     ids["label"] = "SPEAKER_1"
     ids["segment_index"] = "0"
+    ids["version_number"] = "1"
     ids["alice_user"] = await user_id(alice)
     ids["member_user"] = await user_id(t.vic)
     with (FIXTURES / "speech.wav").open("rb") as fh:

@@ -126,12 +126,15 @@ async def test_editing_a_word_keeps_its_neighbours_times(alice: ApiUser) -> None
     assert versions["current"] == 2
     assert [(v["version"], v["kind"]) for v in versions["items"]] == [(2, "edit"), (1, "engine")]
     diff = (await alice.get(f"/api/v1/transcriptions/{tid}/versions/diff?from=1&to=2")).json()
+    # Each run carries its times: the older version's words, the newer one's for an insert.
     assert diff["changes"][0]["words"] == [
-        {"op": "equal", "text": "we agreed to move the"},
-        {"op": "delete", "text": "delivery"},
-        {"op": "insert", "text": "shipment"},
-        {"op": "equal", "text": "to March"},
+        {"op": "equal", "text": "we agreed to move the", "start": 0.0, "end": before[4]["end"]},
+        {"op": "delete", "text": "delivery", "start": before[5]["start"], "end": before[5]["end"]},
+        {"op": "insert", "text": "shipment", "start": after[5]["start"], "end": after[5]["end"]},
+        {"op": "equal", "text": "to March", "start": before[6]["start"], "end": before[7]["end"]},
     ]
+    assert diff["changes"][0]["from_start"] == before[0]["start"]
+    assert diff["changes"][0]["to_end"] == after[-1]["end"]
     async with get_services().sessionmaker() as session:
         queued = await session.scalar(
             select(func.count()).where(

@@ -21,6 +21,7 @@ from verbatim.audit import service as audit
 from verbatim.deps import CurrentUser, ServicesDep, SessionDep
 from verbatim.kit.pagination import PageQuery
 from verbatim.models import SourceType
+from verbatim.transcriptions.outputs import keys_of_audio
 
 router = APIRouter(prefix="/api/v1/audio", tags=["audio"])
 
@@ -141,9 +142,10 @@ async def delete_audio(
     background: BackgroundTasks,
 ) -> Response:
     """Delete the audio file, its transcriptions and its stored media."""
+    outputs = await keys_of_audio(session, [audio_id])
     key = await service.delete_audio(session, user, audio_id)
     # Runs after the transaction committed (the session dependency ends before the response).
-    background.add_task(delete_objects, services.storage, [key])
+    background.add_task(delete_objects, services.storage, [key, *outputs.get(audio_id, [])])
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -156,6 +158,14 @@ async def batch_delete_audio(
     background: BackgroundTasks,
 ) -> object:
     """Delete many audio files; `failed` says which ids were not deleted and why."""
+    ids = []
+    for raw in body.ids:
+        try:
+            ids.append(uuid.UUID(raw))
+        except ValueError:
+            continue  # reported by delete_many
+    outputs = await keys_of_audio(session, ids)
     result = await delete_many(session, user, body.ids)
-    background.add_task(delete_objects, services.storage, result.keys)
+    stored = [k for audio_id in result.deleted for k in outputs.get(audio_id, [])]
+    background.add_task(delete_objects, services.storage, [*result.keys, *stored])
     return {"deleted": result.deleted, "failed": result.failed}

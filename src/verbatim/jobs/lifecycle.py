@@ -9,7 +9,9 @@ A job type supplies only its work, as a `JobKind`:
 - `complete(session, job, inputs, result)` writes the results in the one transaction that marks
   the job completed;
 - `fail(session, job, code, message)` updates the job type's own rows when the job fails;
-- `release(inputs)` frees what the work held (temporary files), whatever happened.
+- `release(inputs)` frees what the work held (temporary files), whatever happened;
+- `after_commit(ctx, inputs)` does what must follow the committed result (files derived from
+  it); best effort: a failure is logged, the job stays completed.
 
 The lifecycle guarantees that a job row never stays `running` once its task has ended:
 - a permanent failure (`JobFailed`, or an input the engine refuses) fails the job with its code;
@@ -180,6 +182,9 @@ class JobKind(ABC, Generic[Inputs, Result]):
     async def release(self, inputs: Inputs) -> None:
         """Free what the work held, after success or failure."""
 
+    async def after_commit(self, ctx: JobContext, inputs: Inputs) -> None:
+        """Runs once the completing transaction committed; must be safe to repeat."""
+
 
 @dataclass
 class _Claimed(Generic[Inputs]):
@@ -229,6 +234,7 @@ async def run_job(
             result = await kind.work(ctx, claimed.inputs)
             await _complete(ctx, kind, claimed.inputs, result)
             outcome = "completed"
+            await _after_commit(ctx, kind, claimed.inputs)
         finally:
             await kind.release(claimed.inputs)
     except JobCancelled:
@@ -321,6 +327,13 @@ async def _complete(ctx: JobContext, kind: JobKind[Any, Any], inputs: Any, resul
         job.transition(JobStatus.completed)
         await webhook_events.job_finished(session, job)
     log.info("job_completed")
+
+
+async def _after_commit(ctx: JobContext, kind: JobKind[Any, Any], inputs: Any) -> None:
+    try:
+        await kind.after_commit(ctx, inputs)
+    except Exception:  # the result is committed: what follows it is rebuilt on demand
+        log.exception("job_after_commit_failed")
 
 
 async def _fail(

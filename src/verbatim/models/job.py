@@ -33,6 +33,7 @@ class JobType(enum.StrEnum):
     webhook_delivery = "webhook_delivery"  # task webhooks.deliver: one message to one endpoint
     # task transcriptions.reconcile: the engines' results of a multi-engine run voted into one
     transcription_reconcile = "transcription_reconcile"
+    reprocess = "reprocess"  # task transcriptions.reprocess: a re-run becoming a new version
 
 
 class JobStatus(enum.StrEnum):

@@ -38,7 +38,12 @@ from verbatim.models.transcription import RECONCILE_ENGINE
 
 HOUR = timedelta(hours=1)
 # Jobs a caller starts; follow-ups the service queues itself (indexing, scoring) do not count.
-COUNTED_JOBS = (JobType.transcription, JobType.download, JobType.collection_export)
+COUNTED_JOBS = (
+    JobType.transcription,
+    JobType.reprocess,
+    JobType.download,
+    JobType.collection_export,
+)
 CONCURRENCY_RETRY_S = 5
 
 

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+import asyncio
 import uuid
-from typing import Annotated
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, BackgroundTasks, Query, Request, status
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verbatim.audit import service as audit
 from verbatim.deps import CurrentUser, ServicesDep, SessionDep, SettingsDep
+from verbatim.errors import Conflict
 from verbatim.kit.fastjson import FastJSONResponse
 from verbatim.kit.http import absolute_url, content_disposition
 from verbatim.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Limit, Offset, PageQuery
@@ -16,9 +19,10 @@ from verbatim.models import TranscriptionStatus, User
 from verbatim.reconciliation import service as multi
 from verbatim.services import Services
 from verbatim.speakers.service import speaker_out, transcription_speakers
-from verbatim.transcriptions import agent, service
+from verbatim.transcriptions import agent, outputs, service
 from verbatim.transcriptions.export_links import presigned_export
 from verbatim.transcriptions.schemas import (
+    OutputLinks,
     SegmentPage,
     TranscriptionCreate,
     TranscriptionOut,
@@ -143,9 +147,16 @@ async def list_segments(
 
 @router.delete("/transcriptions/{transcription_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_transcription(
-    transcription_id: uuid.UUID, user: CurrentUser, session: SessionDep
+    transcription_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    services: ServicesDep,
+    background: BackgroundTasks,
 ) -> Response:
-    await service.delete_transcription(session, user, transcription_id)
+    """Delete the transcription, its versions and its stored files."""
+    tenant_id = await service.delete_transcription(session, user, transcription_id)
+    # Runs after the transaction committed (the session dependency ends before the response).
+    background.add_task(outputs.delete_outputs, services.storage, [(tenant_id, transcription_id)])
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -184,13 +195,19 @@ async def export_transcription(
     presigned: Annotated[
         bool, Query(description="Answer {url, expires_at} (a short-lived link) instead")
     ] = False,
+    version: Annotated[
+        int | None,
+        Query(ge=1, le=1_000_000, description="Export this version (default: the current one)"),
+    ] = None,
 ) -> Response:
     """Download as txt, srt, vtt, json, csv, tsv, docx or agent (the compact JSON for LLM agents,
     schema at /api/v1/schemas/agent-transcript.json); or get a short-lived link to it.
     Dialogue transcriptions carry speaker names: "Name: text" turns (txt), a name prefix (srt),
     `<v Name>` (vtt), a speaker column (csv), a speaker field and a speakers list with talk time
     (json), turns with timestamps (docx)."""
-    return await _download(request, user, session, services, transcription_id, format, presigned)
+    return await _download(
+        request, user, session, services, transcription_id, format, presigned, version
+    )
 
 
 @router.get(
@@ -231,8 +248,9 @@ async def _download(
     transcription_id: uuid.UUID,
     format: str,
     presigned: bool,
+    version: int | None = None,
 ) -> Response:
-    rendered = await service.export_transcription(session, user, transcription_id, format)
+    rendered = await service.export_transcription(session, user, transcription_id, format, version)
     if presigned:
         expires_s = services.settings.presigned_get_expires_s
         link = await presigned_export(services.storage, user, transcription_id, rendered, expires_s)
@@ -242,7 +260,7 @@ async def _download(
             audit.Action.export_link,
             "transcription",
             transcription_id,
-            {"format": format, "expires_at": link.expires_at.isoformat()},
+            {"format": format, "version": version, "expires_at": link.expires_at.isoformat()},
         )
         return JSONResponse(
             {
@@ -257,3 +275,109 @@ async def _download(
         media_type=rendered.media_type,
         headers={"Content-Disposition": content_disposition(rendered.filename)},
     )
+
+
+_OUTPUT_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "transcription_not_found"},
+    409: {"description": "transcription_not_ready"},
+}
+
+
+async def _completed(session: AsyncSession, user: User, transcription_id: uuid.UUID) -> Any:
+    transcription = await service.get_transcription(session, user, transcription_id)
+    if transcription.status is not TranscriptionStatus.completed:
+        raise Conflict(
+            f"The transcription is {transcription.status.value}, not completed",
+            code="transcription_not_ready",
+        )
+    return transcription
+
+
+@router.get(
+    "/transcriptions/{transcription_id}/raw",
+    response_class=Response,
+    responses={**_OUTPUT_ERRORS, 200: {"content": {"application/json": {}}}},
+)
+async def raw_transcript(
+    transcription_id: uuid.UUID,
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    services: ServicesDep,
+    presigned: Annotated[
+        bool, Query(description="Answer {url, expires_at} (a short-lived link) instead")
+    ] = False,
+) -> Response:
+    """The stored `raw_transcript.json`: engine, model, options, the provider's raw response,
+    every segment with its words, the metrics, the current version number. Rebuilt from the
+    database first when missing or older than the current version."""
+    transcription = await _completed(session, user, transcription_id)
+    raw = await outputs.ensure_outputs(
+        session, services.sessionmaker, services.storage, transcription
+    )
+    if presigned:
+        links = await _links(request, user, session, services, transcription, ensured=True)
+        return JSONResponse(
+            {
+                "url": links["raw_url"],
+                "expires_at": links["expires_at"],
+                "filename": outputs.RAW_NAME,
+                "content_type": outputs.JSON,
+            }
+        )
+    return Response(
+        raw,
+        media_type=outputs.JSON,
+        headers={"Content-Disposition": content_disposition(outputs.RAW_NAME)},
+    )
+
+
+@router.get(
+    "/transcriptions/{transcription_id}/links",
+    response_model=OutputLinks,
+    responses=_OUTPUT_ERRORS,
+)
+async def output_links(
+    transcription_id: uuid.UUID,
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    services: ServicesDep,
+) -> object:
+    """Short-lived links to the two stored files (`raw_transcript.json` and
+    `agent_optimized.json`): presigned S3 URLs, or URLs signed by this API with local storage."""
+    transcription = await _completed(session, user, transcription_id)
+    return await _links(request, user, session, services, transcription, ensured=False)
+
+
+async def _links(
+    request: Request,
+    user: User,
+    session: AsyncSession,
+    services: Services,
+    transcription: Any,
+    *,
+    ensured: bool,
+) -> dict[str, Any]:
+    if not ensured:
+        await outputs.ensure_outputs(
+            session, services.sessionmaker, services.storage, transcription
+        )
+    expires_s = services.settings.presigned_get_expires_s
+    urls = {}
+    for field, name in (("raw_url", outputs.RAW_NAME), ("agent_url", outputs.AGENT_NAME)):
+        key = outputs.output_key(transcription.tenant_id, transcription.id, name)
+        url = await asyncio.to_thread(
+            services.storage.presigned_get, key, expires_s, name, outputs.JSON, False
+        )
+        urls[field] = absolute_url(request, url, services.settings.public_url)
+    expires_at = datetime.now(UTC) + timedelta(seconds=expires_s)
+    await audit.record_for(
+        session,
+        user,
+        audit.Action.export_link,
+        "transcription",
+        transcription.id,
+        {"format": "outputs", "expires_at": expires_at.isoformat()},
+    )
+    return {**urls, "expires_at": expires_at.isoformat()}

@@ -34,6 +34,7 @@ from verbatim.search.service import queue_index
 from verbatim.speakers.service import write_speakers
 from verbatim.storage import ObjectNotFound, StorageUnavailable, local_copy
 from verbatim.transcriptions.cloud_runner import run_cloud
+from verbatim.transcriptions.outputs import write_outputs
 from verbatim.transcriptions.partial import PartialPublisher, clear_partial
 from verbatim.usage.service import record_usage
 
@@ -168,6 +169,11 @@ class TranscriptionJob(JobKind[Inputs, EngineResult]):
             segments=len(result.segments),
             seconds=round(result.processing_time_s, 2),
         )
+
+    async def after_commit(self, ctx: JobContext, inputs: Inputs) -> None:
+        # The stored files follow the committed result (transcriptions/outputs.py).
+        services = ctx.services
+        await write_outputs(services.sessionmaker, services.storage, inputs.transcription_id)
 
     async def fail(self, session: AsyncSession, job: Job, code: str, message: str) -> None:
         if job.transcription_id is None:

@@ -145,3 +145,9 @@ class SegmentPage(Page[SegmentOut]):
 
 class TranscriptionPage(CursorPage[TranscriptionSummary]):
     pass
+
+
+class OutputLinks(BaseModel):
+    raw_url: str = Field(description="raw_transcript.json: everything the run produced")
+    agent_url: str = Field(description="agent_optimized.json: the agent transcript")
+    expires_at: datetime

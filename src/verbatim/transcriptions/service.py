@@ -341,7 +341,8 @@ async def list_transcriptions(
 
 async def delete_transcription(
     session: AsyncSession, user: User, transcription_id: uuid.UUID
-) -> None:
+) -> uuid.UUID:
+    """Returns the tenant id: the caller removes the stored files once committed."""
     transcription = await get_transcription(session, user, transcription_id)
     jobs = await session.scalars(
         select(Job)
@@ -350,14 +351,31 @@ async def delete_transcription(
     )
     for job in jobs:
         await mark_cancelled(session, job)
+    tenant_id = transcription.tenant_id
     await session.delete(transcription)
     await session.flush()
     await audit.record_for(session, user, audit.Action.delete, "transcription", transcription_id)
+    return tenant_id
 
 
 async def export_transcription(
-    session: AsyncSession, user: User, transcription_id: uuid.UUID, fmt: str
+    session: AsyncSession,
+    user: User,
+    transcription_id: uuid.UUID,
+    fmt: str,
+    version: int | None = None,
 ) -> export.Rendered:
+    fmt = check_format(fmt)
+    transcription = await get_transcription(session, user, transcription_id)
+    if transcription.status is not TranscriptionStatus.completed:
+        raise Conflict(
+            f"The transcription is {transcription.status.value}, not completed",
+            code="transcription_not_ready",
+        )
+    return await render_transcription(session, transcription, fmt, version)
+
+
+def check_format(fmt: str) -> str:
     fmt = fmt.lower()
     if fmt not in export.FORMATS:
         raise ValidationFailed(
@@ -365,13 +383,41 @@ async def export_transcription(
             code="unsupported_format",
             details={"supported": list(export.FORMATS)},
         )
-    transcription = await get_transcription(session, user, transcription_id)
-    if transcription.status is not TranscriptionStatus.completed:
-        raise Conflict(
-            f"The transcription is {transcription.status.value}, not completed",
-            code="transcription_not_ready",
-        )
+    return fmt
+
+
+async def render_transcription(
+    session: AsyncSession, transcription: Transcription, fmt: str, version: int | None = None
+) -> export.Rendered:
+    """Render the current state (or version `version`'s snapshot) of a completed transcription;
+    the caller checked access. Also used by the job that writes the stored outputs."""
     audio = await session.get(AudioFile, transcription.audio_file_id)
+    if version is not None:
+        segments, speakers_out = await _version_rows(session, transcription.id, version)
+    else:
+        segments, speakers_out = await _current_rows(session, transcription.id, fmt)
+    topics = await _export_topics(session, transcription.id) if fmt == "agent" else ()
+    header = export.ExportDocument(
+        id=str(transcription.id),
+        confidence=transcription.avg_confidence,
+        topics=topics,
+        title=audio.original_filename if audio else "transcript",
+        language=transcription.language,
+        duration=transcription.duration,
+        model=transcription.model_name,
+        text=transcription.text or "",
+        segments=(),
+        speakers=speakers_out,
+    )
+    if len(segments) > RENDER_INLINE_SEGMENTS:
+        # A multi-hour transcript takes long enough to lay out to stall every other request.
+        return await asyncio.to_thread(_render, header, segments, fmt)
+    return _render(header, segments, fmt)
+
+
+async def _current_rows(
+    session: AsyncSession, transcription_id: uuid.UUID, fmt: str
+) -> tuple[list[tuple[Any, ...]], tuple[export.ExportSpeaker, ...]]:
     # Plain rows with the words as JSON text: decoding them, building the document and
     # rendering it all happen in one call, in a thread for long transcripts.
     stmt = (
@@ -384,7 +430,7 @@ async def export_transcription(
             # Words only for the formats that show them: TXT and CSV fetch a tenth of the bytes.
             cast(Segment.words, Text) if fmt in WORD_FORMATS else literal_column("NULL"),
         )
-        .where(Segment.transcription_id == transcription.id)
+        .where(Segment.transcription_id == transcription_id)
         .order_by(Segment.index)
     )
     # Streamed in batches, so even fetching a multi-hour transcript yields to the loop.
@@ -392,36 +438,61 @@ async def export_transcription(
     result = await session.stream(stmt.execution_options(yield_per=EXPORT_FETCH_ROWS))
     async for batch in result.partitions():
         segments += [tuple(row) for row in batch]
-    speakers = await transcription_speakers(session, transcription.id)
+    speakers = await transcription_speakers(session, transcription_id)
     names = {s.label: s.display_name or s.label for s in speakers}
     if names:
         # Exports show names: the rows carry labels, renamed speakers show their new name.
         segments = [(*row[:3], names.get(row[3], row[3]), *row[4:]) for row in segments]
-    topics = await _export_topics(session, transcription.id) if fmt == "agent" else ()
-    header = export.ExportDocument(
-        id=str(transcription.id),
-        confidence=transcription.avg_confidence,
-        topics=topics,
-        title=audio.original_filename if audio else "transcript",
-        language=transcription.language,
-        duration=transcription.duration,
-        model=transcription.model_name,
-        text=transcription.text or "",
-        segments=(),
-        speakers=tuple(
-            export.ExportSpeaker(
-                label=s.label,
-                name=s.display_name or s.label,
-                talk_time=s.talk_time,
-                word_count=s.word_count,
-            )
-            for s in speakers
-        ),
+    return segments, tuple(
+        export.ExportSpeaker(
+            label=s.label,
+            name=s.display_name or s.label,
+            talk_time=s.talk_time,
+            word_count=s.word_count,
+        )
+        for s in speakers
     )
-    if len(segments) > RENDER_INLINE_SEGMENTS:
-        # A multi-hour transcript takes long enough to lay out to stall every other request.
-        return await asyncio.to_thread(_render, header, segments, fmt)
-    return _render(header, segments, fmt)
+
+
+async def _version_rows(
+    session: AsyncSession, transcription_id: uuid.UUID, version: int
+) -> tuple[list[tuple[Any, ...]], tuple[export.ExportSpeaker, ...]]:
+    """A version's snapshot as export rows; speakers' talk time is counted from its turns."""
+    from verbatim.versions.service import version_snapshot
+
+    snapshot = await version_snapshot(session, transcription_id, version)
+    names = {
+        str(p["label"]): str(p.get("display_name") or p["label"])
+        for p in snapshot.get("speakers", [])
+    }
+    talk: dict[str, float] = {}
+    words: dict[str, int] = {}
+    rows: list[tuple[Any, ...]] = []
+    for seg in snapshot.get("segments", []):
+        label = seg.get("speaker")
+        if label:
+            talk[label] = talk.get(label, 0.0) + max(seg["end"] - seg["start"], 0.0)
+            words[label] = words.get(label, 0) + len(seg.get("words") or [])
+        rows.append(
+            (
+                seg["start"],
+                seg["end"],
+                seg["text"],
+                names.get(label, label) if label else None,
+                seg.get("confidence"),
+                orjson.dumps(seg.get("words") or []),
+            )
+        )
+    speakers = tuple(
+        export.ExportSpeaker(
+            label=label,
+            name=names.get(label, label),
+            talk_time=round(talk.get(label, 0.0), 3),
+            word_count=words.get(label, 0),
+        )
+        for label in sorted(set(names) | set(talk))
+    )
+    return rows, speakers
 
 
 async def _export_topics(

@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, BackgroundTasks, Path, Query
 
-from verbatim.deps import CurrentUser, SessionDep
+from verbatim.deps import CurrentUser, ServicesDep, SessionDep
 from verbatim.models import Segment
+from verbatim.services import Services
 from verbatim.speakers.service import speaker_names
+from verbatim.transcriptions.outputs import write_outputs_quietly
 from verbatim.versions import service
 from verbatim.versions.schemas import (
     EditResult,
@@ -18,6 +20,7 @@ from verbatim.versions.schemas import (
     SegmentSplit,
     VersionDiff,
     VersionList,
+    VersionRead,
 )
 
 router = APIRouter(prefix="/api/v1/transcriptions/{transcription_id}", tags=["editing"])
@@ -31,8 +34,18 @@ _EDIT_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 async def _result(
-    session: SessionDep, transcription_id: uuid.UUID, version: int, segments: list[Segment]
+    session: SessionDep,
+    services: Services,
+    background: BackgroundTasks,
+    transcription_id: uuid.UUID,
+    version: int,
+    segments: list[Segment],
 ) -> dict[str, Any]:
+    # The stored files follow the new version once the edit committed (the session dependency
+    # commits before the response, and background tasks run after it).
+    background.add_task(
+        write_outputs_quietly, services.sessionmaker, services.storage, transcription_id
+    )
     names = await speaker_names(session, transcription_id)
     return {
         "version": version,
@@ -54,12 +67,14 @@ async def edit_segment(
     body: SegmentEdit,
     user: CurrentUser,
     session: SessionDep,
+    services: ServicesDep,
+    background: BackgroundTasks,
 ) -> object:
     """Change a turn's text and/or speaker. The server re-aligns the words: unchanged words keep
     their times, changed and inserted ones are timed between their neighbours. A new version is
     recorded and search re-indexes."""
     version, segments = await service.edit_segment(session, user, transcription_id, index, body)
-    return await _result(session, transcription_id, version, segments)
+    return await _result(session, services, background, transcription_id, version, segments)
 
 
 @router.post("/segments/{index}/split", response_model=EditResult, responses=_EDIT_ERRORS)
@@ -69,12 +84,14 @@ async def split_segment(
     body: SegmentSplit,
     user: CurrentUser,
     session: SessionDep,
+    services: ServicesDep,
+    background: BackgroundTasks,
 ) -> object:
     """Split a turn in two before one of its words; every word keeps its time."""
     version, segments = await service.split_segment(
         session, user, transcription_id, index, body.word_index, body.base_version
     )
-    return await _result(session, transcription_id, version, segments)
+    return await _result(session, services, background, transcription_id, version, segments)
 
 
 @router.post("/segments/{index}/merge", response_model=EditResult, responses=_EDIT_ERRORS)
@@ -83,13 +100,15 @@ async def merge_segment(
     index: SegmentIndex,
     user: CurrentUser,
     session: SessionDep,
+    services: ServicesDep,
+    background: BackgroundTasks,
     body: SegmentMerge | None = None,
 ) -> object:
     """Merge a turn with the next one (the first turn's speaker says both)."""
     version, segments = await service.merge_segment(
         session, user, transcription_id, index, body.base_version if body else None
     )
-    return await _result(session, transcription_id, version, segments)
+    return await _result(session, services, background, transcription_id, version, segments)
 
 
 @router.get("/versions", response_model=VersionList)
@@ -113,5 +132,23 @@ async def diff_versions(
     from_version: Annotated[int, Query(alias="from", ge=1, le=1_000_000)],
     to_version: Annotated[int, Query(alias="to", ge=1, le=1_000_000)],
 ) -> object:
-    """What changed between two versions, turn by turn with word-level changes."""
+    """What changed between two versions, turn by turn with word-level changes; every change
+    and every word run carries its times (seconds)."""
     return await service.diff_versions(session, user, transcription_id, from_version, to_version)
+
+
+@router.get(
+    "/versions/{version}",
+    response_model=VersionRead,
+    responses={404: {"description": "transcription_not_found, version_not_found"}},
+)
+async def read_version(
+    transcription_id: uuid.UUID,
+    version: Annotated[int, Path(ge=1, le=1_000_000)],
+    user: CurrentUser,
+    session: SessionDep,
+) -> object:
+    """One version as it was: its turns with words, speakers, and what produced it (`run`:
+    engine, model, options, metrics; recorded for engine and reprocess versions). Export it
+    with GET /transcriptions/{id}/export?version=N."""
+    return await service.read_version(session, user, transcription_id, version)

@@ -63,18 +63,48 @@ class VersionList(BaseModel):
     current: int | None = Field(description="The current version; null before any change")
 
 
+class WordChange(BaseModel):
+    op: Literal["equal", "delete", "insert"]
+    text: str
+    start: float | None = Field(
+        description="Start of the run's first word: the older version's for equal and delete, "
+        "the newer one's for insert"
+    )
+    end: float | None
+
+
 class DiffEntry(BaseModel):
     op: Literal["replace", "insert", "delete"]
     from_segments: list[int] = Field(description="Indices in the older version")
     to_segments: list[int] = Field(description="Indices in the newer version")
     from_text: str
     to_text: str
-    words: list[dict[str, str]] = Field(
-        description="Word-level changes: {op: equal|delete|insert, text}"
-    )
+    from_start: float | None = Field(description="Where the older turns start (seconds)")
+    from_end: float | None
+    to_start: float | None = Field(description="Where the newer turns start (seconds)")
+    to_end: float | None
+    words: list[WordChange] = Field(description="Word-level changes, in order")
 
 
 class VersionDiff(BaseModel):
     from_version: int
     to_version: int
     changes: list[DiffEntry]
+
+
+class VersionRead(BaseModel):
+    version: int
+    current: bool = Field(description="Whether this is the current version")
+    kind: VersionKind
+    author_id: uuid.UUID | None
+    summary: str
+    created_at: datetime | None
+    run: dict[str, Any] | None = Field(
+        description="What produced it: engine, model, options, language and metrics (versions "
+        "recorded by a reprocess, and the original once a reprocess replaced it); null for edits"
+    )
+    text: str
+    speakers: list[dict[str, Any]]
+    segments: list[dict[str, Any]] = Field(
+        description="index, start, end, text, speaker, confidence, words"
+    )

@@ -12,6 +12,7 @@ import difflib
 import uuid
 from typing import Any
 
+import orjson
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -130,10 +131,31 @@ async def ensure_baseline(session: AsyncSession, transcription: Transcription) -
     """Version 1 is the transcript before any change; saved on the first change."""
     latest = await current_version(session, transcription.id)
     if latest is None:
-        return await record_version(
+        version = await record_version(
             session, transcription, VersionKind.engine, None, "as transcribed"
         )
+        await record_run(session, transcription.id, version, run_of(transcription))
+        return version
     return latest
+
+
+def run_of(transcription: Transcription) -> dict[str, Any]:
+    """What produced the transcription's current segments, kept with its version."""
+    return {
+        "engine": transcription.engine,
+        "model": transcription.model_name,
+        "model_version": transcription.model_version,
+        "mode": transcription.mode.value,
+        "requested_language": transcription.requested_language,
+        "options": transcription.options,
+        "language": transcription.language,
+        "language_probability": transcription.language_probability,
+        "duration": transcription.duration,
+        "word_count": transcription.word_count,
+        "avg_confidence": transcription.avg_confidence,
+        "processing_time_s": transcription.processing_time_s,
+        "quality": transcription.quality,
+    }
 
 
 # --- editing -------------------------------------------------------------------------------------
@@ -378,30 +400,117 @@ async def list_versions(
     return items, (rows[0][0] if rows else None)
 
 
-async def _version(
+async def version_snapshot(
     session: AsyncSession, transcription_id: uuid.UUID, version: int
-) -> TranscriptionVersion:
+) -> dict[str, Any]:
+    """Version `version`'s snapshot; before the first change, version 1 is the rows as they
+    are (nothing has changed them yet)."""
     row = await session.scalar(
         select(TranscriptionVersion).where(
             TranscriptionVersion.transcription_id == transcription_id,
             TranscriptionVersion.version == version,
         )
     )
-    if row is None:
-        raise NotFound(f"No version {version} of this transcript", code="version_not_found")
-    return row
+    if row is not None:
+        return dict(row.snapshot)
+    if version == 1 and await current_version(session, transcription_id) is None:
+        speakers = await session.scalars(
+            select(Speaker).where(Speaker.transcription_id == transcription_id)
+        )
+        return {
+            "segments": [segment_dict(s) for s in await _segments(session, transcription_id)],
+            "speakers": [
+                {"label": p.label, "display_name": p.display_name}
+                for p in sorted(speakers, key=lambda p: p.label)
+            ],
+        }
+    raise NotFound(f"No version {version} of this transcript", code="version_not_found")
+
+
+async def record_run(
+    session: AsyncSession, transcription_id: uuid.UUID, version: int, run: dict[str, Any]
+) -> None:
+    """Keep with a version what produced it (engine, model, options, language, metrics): the
+    transcription row only holds the current version's."""
+    await session.execute(
+        text(
+            "UPDATE transcription_version SET snapshot = snapshot || "
+            "jsonb_build_object('run', CAST(:run AS jsonb)) "
+            "WHERE transcription_id = :tid AND version = :version"
+        ),
+        {"run": orjson.dumps(run).decode(), "tid": transcription_id, "version": version},
+    )
+
+
+async def read_version(
+    session: AsyncSession, user: User, transcription_id: uuid.UUID, version: int
+) -> dict[str, Any]:
+    from verbatim.transcriptions.service import get_transcription
+
+    transcription = await get_transcription(session, user, transcription_id)
+    snapshot = await version_snapshot(session, transcription.id, version)
+    meta = await session.execute(
+        select(
+            TranscriptionVersion.kind,
+            TranscriptionVersion.author_id,
+            TranscriptionVersion.summary,
+            TranscriptionVersion.created_at,
+        ).where(
+            TranscriptionVersion.transcription_id == transcription.id,
+            TranscriptionVersion.version == version,
+        )
+    )
+    found = meta.first()
+    current = await current_version(session, transcription.id) or 1
+    segments = snapshot.get("segments", [])
+    return {
+        "version": version,
+        "current": version == current,
+        "kind": found.kind if found else VersionKind.engine,
+        "author_id": found.author_id if found else None,
+        "summary": found.summary if found else "as transcribed",
+        "created_at": found.created_at if found else transcription.completed_at,
+        "run": snapshot.get("run"),
+        "text": " ".join(s["text"].strip() for s in segments if s["text"].strip()),
+        "speakers": snapshot.get("speakers", []),
+        "segments": segments,
+    }
+
+
+def _timed_words(segments: list[dict[str, Any]]) -> list[tuple[str, float | None, float | None]]:
+    """The turns' words with their times; a turn without word timings gives its text's words,
+    timed by the turn."""
+    out: list[tuple[str, float | None, float | None]] = []
+    for seg in segments:
+        words = seg.get("words") or []
+        if words:
+            out += [
+                (str(w["word"]).strip(), w.get("start"), w.get("end"))
+                for w in words
+                if str(w.get("word", "")).strip()
+            ]
+        else:
+            out += [(token, seg.get("start"), seg.get("end")) for token in seg["text"].split()]
+    return out
+
+
+def _span(segments: list[dict[str, Any]]) -> tuple[float | None, float | None]:
+    if not segments:
+        return None, None
+    return min(s["start"] for s in segments), max(s["end"] for s in segments)
 
 
 async def diff_versions(
     session: AsyncSession, user: User, transcription_id: uuid.UUID, older: int, newer: int
 ) -> dict[str, Any]:
     """What changed from version `older` to `newer`: turns replaced, inserted or deleted, each
-    with a word-level diff."""
+    with a word-level diff whose runs carry their times (old words' times for equal and
+    deleted runs, new words' for inserted ones)."""
     from verbatim.transcriptions.service import get_transcription
 
     transcription = await get_transcription(session, user, transcription_id)
-    a = (await _version(session, transcription.id, older)).snapshot["segments"]
-    b = (await _version(session, transcription.id, newer)).snapshot["segments"]
+    a = (await version_snapshot(session, transcription.id, older))["segments"]
+    b = (await version_snapshot(session, transcription.id, newer))["segments"]
     key_a = [(s.get("speaker"), s["text"]) for s in a]
     key_b = [(s.get("speaker"), s["text"]) for s in b]
     changes: list[dict[str, Any]] = []
@@ -411,6 +520,8 @@ async def diff_versions(
             continue
         from_text = " ".join(s["text"] for s in a[i1:i2])
         to_text = " ".join(s["text"] for s in b[j1:j2])
+        from_start, from_end = _span(a[i1:i2])
+        to_start, to_end = _span(b[j1:j2])
         changes.append(
             {
                 "op": op,
@@ -418,10 +529,48 @@ async def diff_versions(
                 "to_segments": list(range(j1, j2)),
                 "from_text": from_text,
                 "to_text": to_text,
-                "words": word_diff(from_text, to_text),
+                "from_start": from_start,
+                "from_end": from_end,
+                "to_start": to_start,
+                "to_end": to_end,
+                "words": timed_word_diff(_timed_words(a[i1:i2]), _timed_words(b[j1:j2])),
             }
         )
     return {"from_version": older, "to_version": newer, "changes": changes}
+
+
+def timed_word_diff(
+    old: list[tuple[str, float | None, float | None]],
+    new: list[tuple[str, float | None, float | None]],
+) -> list[dict[str, Any]]:
+    """Runs of equal, deleted and inserted words (compared without case and punctuation at
+    their edges), each with the start of its first word and the end of its last."""
+
+    def norm(word: str) -> str:
+        return word.strip(".,!?;:\"'").lower()
+
+    a, b = [norm(w) for w, _, _ in old], [norm(w) for w, _, _ in new]
+    out: list[dict[str, Any]] = []
+
+    def run(op: str, words: list[tuple[str, float | None, float | None]]) -> None:
+        out.append(
+            {
+                "op": op,
+                "text": " ".join(w for w, _, _ in words),
+                "start": words[0][1],
+                "end": words[-1][2],
+            }
+        )
+
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            run("equal", old[i1:i2])
+            continue
+        if i2 > i1:
+            run("delete", old[i1:i2])
+        if j2 > j1:
+            run("insert", new[j1:j2])
+    return out
 
 
 def word_diff(old: str, new: str) -> list[dict[str, str]]:

@@ -1,0 +1,1 @@
+"""Re-running a transcription with other settings; the result becomes a new version."""
