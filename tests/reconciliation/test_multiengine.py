@@ -126,6 +126,43 @@ async def test_three_engines_reconcile_into_one_transcript_with_votes_and_metric
         versions = (await alice.get(f"/api/v1/transcriptions/{parent_id}/versions")).json()
         assert [(v["version"], v["kind"]) for v in versions["items"]] == [(1, "reconcile")]
 
+        # The stored raw file carries every engine's run, the votes and the metrics; the agent
+        # file is served by a link without credentials (local storage: a URL this API signs).
+        raw = (await alice.get(f"/api/v1/transcriptions/{parent_id}/raw")).json()
+        assert raw["metrics"]["engines_requested"] == 3 and raw["reconciliation"]
+        assert [e["engine"] for e in raw["engines"]] == [TINY, BASE, "assemblyai:universal"]
+        [aai_run] = [e for e in raw["engines"] if e["engine"].startswith("assemblyai")]
+        assert aai_run["raw_response"] and aai_run["status"] == "completed"
+        assert any(w.get("alternatives") for s in raw["segments"] for w in s["words"])
+        links = (await alice.get(f"/api/v1/transcriptions/{parent_id}/links")).json()
+        agent = await alice.client.get(links["agent_url"])
+        assert agent.status_code == 200 and "brown" in agent.text.lower(), agent.text
+
+        # Reprocessing the reconciled transcript: it names one engine; the result is version 2
+        # and the reconciled version 1 stays readable and comparable.
+        url = f"/api/v1/transcriptions/{parent_id}/reprocess"
+        r = await alice.post(url, json={})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "engine_required", r.text
+        r = await alice.post(url, json={"engine": "faster-whisper", "model": "tiny.en"})
+        assert r.status_code == 202, r.text
+        job = await wait_for_job(alice, r.json()["job_id"], timeout=300)
+        assert job["status"] == "completed", job
+        versions = (await alice.get(f"/api/v1/transcriptions/{parent_id}/versions")).json()
+        assert [(v["version"], v["kind"]) for v in versions["items"]] == [
+            (1, "reconcile"),
+            (2, "reprocess"),
+        ]
+        v1 = (await alice.get(f"/api/v1/transcriptions/{parent_id}/versions/1")).json()
+        assert any(w.get("agreement") for s in v1["segments"] for w in s["words"])
+        diff = await alice.get(
+            f"/api/v1/transcriptions/{parent_id}/versions/diff", params={"from": 1, "to": 2}
+        )
+        assert diff.status_code == 200, diff.text
+        t = (await alice.get(f"/api/v1/transcriptions/{parent_id}")).json()
+        assert t["engine"] == "faster-whisper" and "engines" not in t["options"]
+        single = (await alice.get(f"/api/v1/transcriptions/{parent_id}/metrics")).json()
+        assert single["mean_agreement"] is None  # no longer a reconciliation's figures
+
         # Another user sees none of it.
         bob = await register(alice.client)
         child_id = children[0]["transcription_id"]

@@ -162,6 +162,12 @@ async def test_bad_requests_are_refused_and_queue_nothing(alice: ApiUser) -> Non
         ),
         ({"mode": "dialogue", "diarization": "channels"}, 422, "channels_need_stereo"),
         ({"language": "xx-yy-zz"}, 422, "validation_error"),
+        # A re-run is one engine's; several engines are a new multi-engine transcription.
+        (
+            {"engines": ["faster-whisper:tiny.en", "faster-whisper:base"]},
+            422,
+            "reprocess_engines_unsupported",
+        ),
     ):
         r = await alice.post(url, json=body)
         assert r.status_code == status and r.json()["error"]["code"] == code, (body, r.text)

@@ -39,6 +39,7 @@ from verbatim.reconciliation.llm import LlmResult, config_from, resolve
 from verbatim.reconciliation.metrics import quality
 from verbatim.reconciliation.vote import Consensus, VotedWord, reconcile
 from verbatim.search.service import queue_index
+from verbatim.transcriptions.outputs import write_outputs
 from verbatim.versions.service import record_version
 
 log = structlog.get_logger(__name__)
@@ -263,6 +264,11 @@ class ReconcileJob(JobKind[Inputs, Outcome]):
             words=len(words),
             seconds=round(result.seconds, 3),
         )
+
+    async def after_commit(self, ctx: JobContext, inputs: Inputs) -> None:
+        # raw_transcript.json and agent_optimized.json follow the committed consensus.
+        services = ctx.services
+        await write_outputs(services.sessionmaker, services.storage, inputs.parent_id)
 
     async def fail(self, session: AsyncSession, job: Job, code: str, message: str) -> None:
         if job.transcription_id is None:

@@ -110,6 +110,10 @@ class ReprocessJob(TranscriptionJob):
         transcription.options = run["options"]
         write_result(session, transcription, result)
         transcription.raw_response = result.raw
+        # Now one engine's transcript: a reconciliation's metrics and votes no longer describe it
+        # (version 1's snapshot keeps its words with their agreement).
+        transcription.metrics = None
+        transcription.reconciliation = None
         if result.provider_job_id is not None:
             transcription.provider_job_id = result.provider_job_id
         record_usage(ctx.services.settings, session, transcription, job, result)

@@ -38,6 +38,7 @@ from verbatim.transcriptions.service import (
     get_transcription,
     transcription_options,
 )
+from verbatim.models.transcription import RECONCILE_ENGINE
 from verbatim.versions.service import current_version
 
 _DIALOGUE_FIELDS = ("diarization", "num_speakers", "min_speakers", "max_speakers")
@@ -66,6 +67,19 @@ def current_request(transcription: Transcription) -> dict[str, Any]:
 def merged_request(transcription: Transcription, body: TranscriptionCreate) -> TranscriptionCreate:
     """What the re-run asks for: the body's fields over the current run's."""
     given = body.model_dump(include=body.model_fields_set)
+    # A re-run is one engine's run (decision 0025); a multi-engine run is a new transcription.
+    if given.get("engines") is not None:
+        raise ValidationFailed(
+            "Reprocessing runs one engine; start a new transcription with `engines` to "
+            "reconcile several",
+            code="reprocess_engines_unsupported",
+        )
+    given.pop("engines", None)
+    if transcription.engine == RECONCILE_ENGINE and "engine" not in given:
+        raise ValidationFailed(
+            "This transcript was reconciled from several engines; name the `engine` to re-run it",
+            code="engine_required",
+        )
     merged = current_request(transcription)
     if "engine" in given and "model" not in given:
         merged.pop("model")  # another engine starts from its own default model
@@ -142,7 +156,11 @@ async def request_reprocess(
         "mode": request.mode.value,
         "requested_language": request.language,
         "options": {
-            **{k: v for k, v in transcription.options.items() if k not in _REQUEST_OPTIONS},
+            **{
+                k: v
+                for k, v in transcription.options.items()
+                if k not in _REQUEST_OPTIONS and k != "engines"  # a reconciled run's list
+            },
             **transcription_options(request),
         },
     }

@@ -74,9 +74,29 @@ async def build_raw(session: AsyncSession, transcription: Transcription) -> dict
     """Everything about the current version: the run's settings, the provider's raw answer,
     every segment with its words, the metrics on the row, the versions so far."""
     version, state = await _state(session, transcription)
-    raw_response = await session.scalar(
-        select(Transcription.raw_response).where(Transcription.id == transcription.id)
-    )
+    raw_response, metrics, reconciliation = (
+        await session.execute(
+            select(
+                Transcription.raw_response, Transcription.metrics, Transcription.reconciliation
+            ).where(Transcription.id == transcription.id)
+        )
+    ).one()
+    # A multi-engine transcription: every engine's run with its raw answer (decision 0024).
+    children = (
+        await session.execute(
+            select(
+                Transcription.id,
+                Transcription.engine,
+                Transcription.model_name,
+                Transcription.status,
+                Transcription.error_code,
+                Transcription.processing_time_s,
+                Transcription.raw_response,
+            )
+            .where(Transcription.parent_id == transcription.id)
+            .order_by(Transcription.created_at, Transcription.id)
+        )
+    ).all()
     rows = (
         await session.execute(
             select(
@@ -171,6 +191,21 @@ async def build_raw(session: AsyncSession, transcription: Transcription) -> dict
             ) in rows
         ],
         "raw_response": raw_response,
+        # Reconciled transcriptions: the metrics, the alignment's votes and notes, and each
+        # engine's run (null / empty for a single engine).
+        "metrics": metrics,
+        "reconciliation": reconciliation,
+        "engines": [
+            {
+                "transcription_id": str(cid),
+                "engine": f"{engine}:{model}",
+                "status": str(status),
+                "error_code": error_code,
+                "processing_time_s": seconds,
+                "raw_response": child_raw,
+            }
+            for cid, engine, model, status, error_code, seconds, child_raw in children
+        ],
         "generated_at": datetime.now(UTC).isoformat(),
     }
 
