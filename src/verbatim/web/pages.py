@@ -27,7 +27,16 @@ from verbatim.errors import AppError, Forbidden, NotFound
 from verbatim.kit.pagination import PageRequest
 from verbatim.library.collections import service as collections_service
 from verbatim.library.topics import service as topics_service
-from verbatim.models import ApiKey, AudioFile, Transcription, User
+from verbatim.models import (
+    ApiKey,
+    AudioFile,
+    Job,
+    JobStatus,
+    JobType,
+    Transcription,
+    TranscriptionStatus,
+    User,
+)
 from verbatim.speakers import service as speakers_service
 from verbatim.tenancy.scope import visible
 from verbatim.transcriptions import export
@@ -422,7 +431,21 @@ async def recording(
         "topics": [],
         "versions": [],
         "current_version": None,
+        "job": None,
     }
+    if t is not None and t.status in (TranscriptionStatus.pending, TranscriptionStatus.running):
+        # Its job, so the page can follow the job's event stream.
+        context["job"] = await session.scalar(
+            select(Job)
+            .where(
+                Job.transcription_id == t.id,
+                Job.type == JobType.transcription,
+                Job.status.in_((JobStatus.pending, JobStatus.running)),
+                visible(Job, user),
+            )
+            .order_by(Job.created_at.desc())
+            .limit(1)
+        )
     if t is not None:
         speakers = await speakers_service.transcription_speakers(session, t.id)
         context["turns"] = await transcript.turns(session, t.id)
