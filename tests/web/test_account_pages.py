@@ -1,0 +1,111 @@
+"""The webhooks, usage, organisation and reconciliation-mark pages in a real browser against
+`verbatim serve`: used with the keyboard, every control labelled, screenshots in both themes at
+desktop and phone width (tests/web/screenshots/)."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.web.conftest import Server
+from tests.web.test_browser import DESKTOP, register, shoot
+from tests.webhooks.receiver import Receiver
+
+pytestmark = pytest.mark.slow
+
+# The webhook receiver listens on 127.0.0.2, the one loopback address the server may reach.
+SERVER_ENV = {"VERBATIM_WEBHOOK_ALLOW_NETWORKS": "127.0.0.2/32"}
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver().start()
+    yield r
+    r.stop()
+
+
+async def test_webhooks_page_by_keyboard(
+    browser: Any, web_server: Server, screenshots: Path, receiver: Receiver
+) -> None:
+    context = await browser.new_context(viewport=DESKTOP)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await register(page, web_server, "hooks@example.com")
+    await page.get_by_role("link", name="Webhooks").click()
+    await page.wait_for_url(f"{web_server.url}/webhooks")
+    await shoot(page, screenshots, "webhooks")
+
+    # A refused address: the message, and the form keeps what was typed.
+    await page.get_by_label("URL").fill("http://127.0.0.1:9/private")
+    await page.get_by_role("button", name="Add endpoint").click()
+    assert "private" in (await page.locator("#hook-error").text_content() or "").lower()
+    assert await page.get_by_label("URL").input_value() == "http://127.0.0.1:9/private"
+
+    # Create with the keyboard only: type the URL, tab to the description, Enter submits.
+    await page.get_by_label("URL").fill(receiver.url + "/hook")
+    await page.keyboard.press("Tab")
+    await page.keyboard.type("From the browser")
+    await page.keyboard.press("Enter")
+    secret = await page.locator("#new-secret").text_content()
+    assert secret and secret.startswith("whsec_")
+    await shoot(page, screenshots, "webhook-created")
+    await page.goto(f"{web_server.url}/webhooks")
+    assert await page.locator("#new-secret").count() == 0  # shown once
+    assert await page.locator("#hooks li").count() == 1
+
+    await page.get_by_role("link", name=receiver.url + "/hook").click()
+    await page.get_by_role("button", name="Send a test message").focus()
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**?sent=1")
+    deadline = time.monotonic() + 30
+    while "HTTP 200" not in (await page.locator("#deliveries").text_content() or ""):
+        assert time.monotonic() < deadline, "the test message was not delivered"
+        await page.wait_for_timeout(300)
+        await page.reload()
+    assert len(receiver.on("/hook")) == 1
+    assert "webhook.test" in (await page.locator("#deliveries").text_content() or "")
+    await shoot(page, screenshots, "webhook")
+
+    # Redeliver it, then disable the endpoint and change its events.
+    await page.get_by_role("button", name=re.compile("^Send the webhook.test message")).click()
+    await page.wait_for_url("**?redelivered=1")
+    deadline = time.monotonic() + 30
+    while len(receiver.on("/hook")) < 2:
+        assert time.monotonic() < deadline
+        await page.wait_for_timeout(200)
+    await page.get_by_label("Enabled").uncheck()
+    await page.get_by_label("search.indexed").uncheck()
+    await page.get_by_role("button", name="Save", exact=True).click()
+    await page.wait_for_url("**?saved=1")
+    assert await page.locator("#hook-state").text_content() == "disabled"
+    assert not await page.get_by_label("search.indexed").is_checked()
+
+    page.once("dialog", lambda d: d.accept())
+    await page.get_by_role("button", name="Delete endpoint").click()
+    await page.wait_for_url(f"{web_server.url}/webhooks")
+    assert await page.locator("#hooks").count() == 0
+    assert errors == []
+    await context.close()
+
+
+async def test_usage_page(browser: Any, web_server: Server, screenshots: Path) -> None:
+    context = await browser.new_context(viewport=DESKTOP)
+    page = await context.new_page()
+    await register(page, web_server, "usage@example.com")
+    await page.get_by_role("link", name="Usage").click()
+    await page.wait_for_url(f"{web_server.url}/usage")
+    assert "0 runs" in (await page.locator("#usage-total").text_content() or "")
+    await shoot(page, screenshots, "usage")
+    # A backwards range, chosen with the form: a clear message.
+    await page.get_by_label("From", exact=True).fill("2026-11-05")
+    await page.get_by_label("To", exact=True).fill("2026-11-01")
+    await page.get_by_label("By").select_option("engine")
+    await page.get_by_role("button", name="Show").click()
+    assert await page.locator("#usage-error").text_content() == "From must not be after To"
+    await context.close()
