@@ -109,3 +109,59 @@ async def test_usage_page(browser: Any, web_server: Server, screenshots: Path) -
     await page.get_by_role("button", name="Show").click()
     assert await page.locator("#usage-error").text_content() == "From must not be after To"
     await context.close()
+
+
+async def test_organisations_switcher_and_invitations(
+    browser: Any, web_server: Server, screenshots: Path
+) -> None:
+    owner_ctx = await browser.new_context(viewport=DESKTOP)
+    owner = await owner_ctx.new_page()
+    errors: list[str] = []
+    owner.on("pageerror", lambda exc: errors.append(str(exc)))
+    await register(owner, web_server, "boss@example.com")
+    await owner.get_by_role("link", name="Organisations").click()
+    await owner.get_by_label("Organisation name").fill("Newsroom")
+    await owner.keyboard.press("Enter")
+    await owner.wait_for_url(re.compile(r"/organisations/[0-9a-f-]+$"))
+    org_url = owner.url
+    await owner.get_by_label("Email to invite").fill("reporter@example.com")
+    await owner.get_by_label("Role", exact=True).select_option("member")
+    await owner.get_by_role("button", name="Invite").click()
+    link = await owner.locator("#invite-link").text_content()
+    assert link and "/invitations/accept?token=" in link
+    await shoot(owner, screenshots, "organisation")
+
+    # The invited person opens the link, signs up, and joins by keyboard.
+    guest_ctx = await browser.new_context(viewport=DESKTOP)
+    guest = await guest_ctx.new_page()
+    await register(guest, web_server, "reporter@example.com")
+    await guest.goto(link)
+    await shoot(guest, screenshots, "invitation")
+    await guest.get_by_role("button", name="Join").focus()
+    await guest.keyboard.press("Enter")
+    await guest.wait_for_url(f"{web_server.url}/library")
+    assert "Newsroom" in (await guest.locator("#acting-in").text_content() or "")
+
+    # The owner switches to the organisation with the switcher; the pages act there.
+    await owner.goto(f"{web_server.url}/library")
+    assert await owner.locator("#acting-in").count() == 0
+    await owner.get_by_label("Act in").select_option(label="Newsroom (owner)")
+    await owner.get_by_role("button", name="Switch", exact=True).click()
+    await owner.wait_for_url(f"{web_server.url}/library")
+    assert "Newsroom" in (await owner.locator("#acting-in").text_content() or "")
+    await shoot(owner, screenshots, "library-organisation")
+    await owner.get_by_role("link", name="Organisations").click()
+    await shoot(owner, screenshots, "organisations")
+
+    # The owner removes the member; the member's pages fall back to the personal library.
+    await owner.goto(org_url)
+    assert "reporter@example.com" in (await owner.locator("#members").text_content() or "")
+    owner.once("dialog", lambda d: d.accept())
+    await owner.get_by_role("button", name="Remove reporter@example.com").click()
+    await owner.wait_for_url(org_url)
+    assert "reporter@example.com" not in (await owner.locator("#members").text_content() or "")
+    await guest.reload()
+    assert await guest.locator("#stale-tenant").count() == 1
+    assert errors == []
+    await owner_ctx.close()
+    await guest_ctx.close()
