@@ -132,6 +132,8 @@ function setupPlayer() {
     if (["INPUT", "TEXTAREA", "SELECT", "AUDIO", "VIDEO"].includes(tag) || e.target.isContentEditable) return;
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     const key = e.key;
+    // A focused (low-agreement) word: Enter seeks to it, as a click does.
+    if (key === "Enter" && tag === "SPAN" && e.target.closest(".words")) { e.preventDefault(); e.target.click(); return; }
     if (key === " " || key === "k") {
       if (tag === "BUTTON" && key === " ") return;
       e.preventDefault();
