@@ -44,12 +44,14 @@ def words_html(words: list[dict[str, Any]], fallback_text: str, start: float) ->
     if not words:
         return Markup('<span data-s="{:.3f}">{}</span>').format(start, fallback_text)
     parts = [
-        _reconciled(w)
-        if "engines" in w
-        else f'<span data-s="{float(w["start"]):.3f}">{escape(str(w.get("word", "")).strip())}</span>'
+        _reconciled(w) if "engines" in w else _plain(w, str(w.get("word", "")).strip())
         for w in words
     ]
     return Markup(" ".join(parts))  # noqa: S704 - every word is escaped above
+
+
+def _plain(w: dict[str, Any], word: str) -> str:
+    return f'<span data-s="{float(w["start"]):.3f}">{escape(word)}</span>'
 
 
 def _reconciled(w: dict[str, Any]) -> str:
@@ -63,7 +65,7 @@ def _reconciled(w: dict[str, Any]) -> str:
     except (TypeError, ValueError):
         agreement = engines = 0
     if agreement >= engines:
-        return f'<span data-s="{float(w["start"]):.3f}">{escape(word)}</span>'
+        return _plain(w, word)
     heard = []
     for alt in w.get("alternatives") or []:
         if isinstance(alt, dict) and alt.get("word"):
