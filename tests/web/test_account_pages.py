@@ -10,10 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
+from tests.conftest import FIXTURES
 from tests.web.conftest import Server
 from tests.web.test_browser import DESKTOP, register, shoot
+from tests.web.test_reconciliation_marks import mark_words
 from tests.webhooks.receiver import Receiver
 
 pytestmark = pytest.mark.slow
@@ -165,3 +168,55 @@ async def test_organisations_switcher_and_invitations(
     assert errors == []
     await owner_ctx.close()
     await guest_ctx.close()
+
+
+async def test_low_agreement_marks_on_hover_and_keyboard_focus(
+    browser: Any, web_server: Server, screenshots: Path
+) -> None:
+    context = await browser.new_context(viewport=DESKTOP)
+    page = await context.new_page()
+    await register(page, web_server, "marks@example.com")
+    await page.locator("#file-input").set_input_files([str(FIXTURES / "speech.wav")])
+    await page.wait_for_selector("#uploads li[data-done]", timeout=240_000)
+    assert await page.locator("#uploads li").get_attribute("data-done") == "completed"
+    audio = await page.locator("#uploads li").get_attribute("data-audio")
+    with psycopg.connect(web_server.database_url) as db:
+        (tid,) = db.execute(
+            "SELECT id FROM transcription WHERE audio_file_id = %s", (audio,)
+        ).fetchone()  # type: ignore[misc]
+    mark_words(
+        web_server.database_url,
+        str(tid),
+        {
+            1: {
+                "agreement": 1,
+                "engines": 2,
+                "alternatives": [{"word": "quack", "engines": ["openai"]}],
+            }
+        },
+    )
+    await page.goto(f"{web_server.url}/recordings/{audio}")
+    low = page.locator(".words span.low")
+    assert await low.count() == 1
+    # Marked by shape (a dotted underline and a "?" mark), not colour alone.
+    style = await low.evaluate(
+        "e => [getComputedStyle(e).textDecorationStyle, getComputedStyle(e, '::after').content]"
+    )
+    assert style == ["dotted", '"?"'], style
+    tip = "e => getComputedStyle(e, '::before').content"
+    assert await low.evaluate(tip) in ("none", "normal")
+    # Hover shows the alternatives.
+    await low.hover()
+    assert "1 of 2 engines agree" in await low.evaluate(tip)
+    await page.mouse.move(0, 0)
+    # Keyboard: Tab reaches the word, its alternatives show, Enter seeks there.
+    await low.focus()
+    assert "also heard: “quack” (openai)" in await low.evaluate(tip)
+    await shoot(page, screenshots, "recording-marks")
+    await low.focus()
+    await page.keyboard.press("Enter")
+    start = float(await low.get_attribute("data-s") or 0)
+    await page.wait_for_function(
+        f"Math.abs(document.getElementById('media').currentTime - {start}) < 0.6"
+    )
+    await context.close()
