@@ -50,6 +50,9 @@ from verbatim.usage.endpoints import router as usage_router
 from verbatim.versions.endpoints import router as versions_router
 from verbatim.web.pages import router as web_router
 from verbatim.web.static import mount_static
+from verbatim.web.tenants import router as tenant_pages
+from verbatim.web.usage import router as usage_page
+from verbatim.web.webhooks import router as webhooks_pages
 from verbatim.webhooks.endpoints import router as webhooks_router
 
 log = structlog.get_logger("verbatim.http")
@@ -168,6 +171,9 @@ def create_app(
     app.include_router(storage_router)  # presigned URLs of the local backend
     app.include_router(metrics_router)
     app.include_router(web_router, include_in_schema=False)  # the web UI's pages
+    app.include_router(webhooks_pages, include_in_schema=False)
+    app.include_router(usage_page, include_in_schema=False)
+    app.include_router(tenant_pages, include_in_schema=False)
     mount_static(app)
     # OpenAPI lists the 401/404/422 (and declared) error answers with the error schema.
     document_errors(app)

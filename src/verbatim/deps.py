@@ -82,7 +82,11 @@ async def _authenticate(request: Request, services: Services, token: str | None)
             # The browser's cookie session; a state-changing request must carry its CSRF token.
             web_session.check_csrf(request, cookie, services.settings)
             user = await web_session.user_from_session(auth, cookie, services.settings)
-            access = await tenancy.resolve(auth, user, requested, None)
+            # The tenant chosen in the web UI, unless the request names one; still checked
+            # against membership here (a stale choice is 404 tenant_not_found, never a write
+            # to another tenant).
+            chosen = requested or web_session.chosen_tenant(request)
+            access = await tenancy.resolve(auth, user, chosen, None)
         else:
             raise Unauthorized()
     if request.method not in SAFE_METHODS and not access.can_write:

@@ -16,7 +16,7 @@ log = structlog.get_logger(__name__)
 
 def accept_link(settings: Settings, token: str) -> str:
     base = (settings.public_url or "").rstrip("/")
-    return f"{base}/api/v1/invitations/accept?token={token}"
+    return f"{base}/invitations/accept?token={token}"  # the web page that accepts it
 
 
 def _send(settings: Settings, to: str, subject: str, body: str) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -27,9 +27,20 @@ from verbatim.errors import AppError, Forbidden, NotFound
 from verbatim.kit.pagination import PageRequest
 from verbatim.library.collections import service as collections_service
 from verbatim.library.topics import service as topics_service
-from verbatim.models import ApiKey, AudioFile, Transcription, User
+from verbatim.models import (
+    ApiKey,
+    AudioFile,
+    Job,
+    JobStatus,
+    JobType,
+    Transcription,
+    TranscriptionStatus,
+    User,
+)
 from verbatim.speakers import service as speakers_service
-from verbatim.tenancy.scope import visible
+from verbatim.tenancy import service as tenancy_service
+from verbatim.tenancy.resolve import resolve as resolve_tenant
+from verbatim.tenancy.scope import access_of, attach, visible
 from verbatim.transcriptions import export
 from verbatim.transcriptions.service import get_transcription
 from verbatim.versions import service as versions_service
@@ -51,6 +62,9 @@ class Viewer:
     user: User
     csrf: str
     token: str
+    tenants: list[dict[str, Any]] = field(default_factory=list)
+    tenant: dict[str, Any] | None = None  # the active one
+    stale_tenant: bool = False
 
 
 async def _viewer(request: Request, services: ServicesDep, session: SessionDep) -> Viewer | None:
@@ -61,7 +75,21 @@ async def _viewer(request: Request, services: ServicesDep, session: SessionDep) 
         user = await web_session.user_from_session(session, token, services.settings)
     except AppError:
         return None
-    return Viewer(user, web_session.csrf_token(token, services.settings), token)
+    viewer = Viewer(user, web_session.csrf_token(token, services.settings), token)
+    # The active tenant: the browser's choice, checked against membership on every page.
+    chosen = web_session.chosen_tenant(request)
+    if chosen is not None and chosen != user.tenant_id:
+        try:
+            access = await resolve_tenant(session, user, chosen, None)
+        except AppError:
+            viewer.stale_tenant = True  # no longer a member: the personal library, and a notice
+        else:
+            if not access.admin_override:  # an administrator switches only to their own
+                attach(user, access)
+    viewer.tenants = await tenancy_service.my_tenants(session, user)
+    active = access_of(user).tenant_id
+    viewer.tenant = next((t for t in viewer.tenants if t["id"] == active), None)
+    return viewer
 
 
 def _to_signin(request: Request) -> RedirectResponse:
@@ -265,7 +293,7 @@ async def change_password(request: Request, services: ServicesDep, session: Sess
         )
     # Every other session is now signed out; this one continues with a fresh token.
     token = str(tokens["refresh_token"])
-    viewer = Viewer(viewer.user, web_session.csrf_token(token, services.settings), token)
+    viewer = replace(viewer, csrf=web_session.csrf_token(token, services.settings), token=token)
     response = render(
         request,
         "account.html",
@@ -426,7 +454,21 @@ async def recording(
         "topics": [],
         "versions": [],
         "current_version": None,
+        "job": None,
     }
+    if t is not None and t.status in (TranscriptionStatus.pending, TranscriptionStatus.running):
+        # Its job, so the page can follow the job's event stream.
+        context["job"] = await session.scalar(
+            select(Job)
+            .where(
+                Job.transcription_id == t.id,
+                Job.type == JobType.transcription,
+                Job.status.in_((JobStatus.pending, JobStatus.running)),
+                visible(Job, user),
+            )
+            .order_by(Job.created_at.desc())
+            .limit(1)
+        )
     if t is not None:
         speakers = await speakers_service.transcription_speakers(session, t.id)
         context["turns"] = await transcript.turns(session, t.id)

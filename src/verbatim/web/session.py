@@ -29,6 +29,9 @@ from verbatim.errors import Forbidden, Unauthorized
 from verbatim.models import RefreshToken, User
 
 COOKIE = "verbatim_session"
+# The active tenant the browser chose (decision 0026): only a choice; membership is checked on
+# every request, by the pages and by the API's tenant resolution.
+TENANT_COOKIE = "verbatim_tenant"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -110,4 +113,31 @@ def set_cookie(request: Request, response: Response, token: str, settings: Setti
 def clear_cookie(request: Request, response: Response) -> None:
     response.delete_cookie(
         COOKIE, path="/", httponly=True, samesite="lax", secure=request.url.scheme == "https"
+    )
+
+
+def chosen_tenant(request: Request) -> uuid.UUID | None:
+    raw = request.cookies.get(TENANT_COOKIE)
+    if not raw:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return None
+
+
+def set_tenant_cookie(
+    request: Request, response: Response, tenant_id: uuid.UUID | None, settings: Settings
+) -> None:
+    if tenant_id is None:
+        response.delete_cookie(TENANT_COOKIE, path="/", httponly=True, samesite="lax")
+        return
+    response.set_cookie(
+        TENANT_COOKIE,
+        str(tenant_id),
+        max_age=settings.refresh_token_days * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
     )

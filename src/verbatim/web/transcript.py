@@ -43,11 +43,45 @@ def clock(seconds: float | None) -> str:
 def words_html(words: list[dict[str, Any]], fallback_text: str, start: float) -> Markup:
     if not words:
         return Markup('<span data-s="{:.3f}">{}</span>').format(start, fallback_text)
-    parts = [
-        f'<span data-s="{float(w["start"]):.3f}">{escape(str(w.get("word", "")).strip())}</span>'
-        for w in words
-    ]
+    parts = []
+    for w in words:
+        if "engines" in w:  # reconciled: maybe a low-agreement mark
+            parts.append(_reconciled(w))
+        else:  # the common path, inline: 30,000 of these must stay cheap
+            word = escape(str(w.get("word", "")).strip())
+            parts.append(f'<span data-s="{float(w["start"]):.3f}">{word}</span>')
     return Markup(" ".join(parts))  # noqa: S704 - every word is escaped above
+
+
+def _plain(w: dict[str, Any], word: str) -> str:
+    return f'<span data-s="{float(w["start"]):.3f}">{escape(word)}</span>'
+
+
+def _reconciled(w: dict[str, Any]) -> str:
+    """A word of a reconciled transcript. One the engines did not all hear alike is marked by
+    shape, not colour alone (a dotted underline and a superscript mark), focusable, with the
+    alternatives in `data-alt` (shown on hover and on focus by the stylesheet, no script) and
+    in its accessible name. Malformed figures show the word plain."""
+    word = str(w.get("word", "")).strip()
+    try:
+        agreement, engines = int(w.get("agreement") or 0), int(w["engines"])
+    except (TypeError, ValueError):
+        agreement = engines = 0
+    if agreement >= engines:
+        return _plain(w, word)
+    heard = []
+    for alt in w.get("alternatives") or []:
+        if isinstance(alt, dict) and alt.get("word"):
+            names = ", ".join(str(e) for e in alt.get("engines") or [])
+            heard.append(f"“{str(alt['word']).strip()}”" + (f" ({names})" if names else ""))
+    alt_text = f"{agreement} of {engines} engines agree" + (
+        "; also heard: " + "; ".join(heard) if heard else ""
+    )
+    return (
+        f'<span data-s="{float(w["start"]):.3f}" class="low" tabindex="0" '
+        f'data-alt="{escape(alt_text)}" aria-label="{escape(word)} ({escape(alt_text)})">'
+        f"{escape(word)}</span>"
+    )
 
 
 async def turns(session: AsyncSession, transcription_id: uuid.UUID) -> list[Turn]:

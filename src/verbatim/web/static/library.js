@@ -1,5 +1,6 @@
 // The library: uploads with per-file progress, links, live job progress, bulk actions.
 import { api, ApiError, csrfToken, toast } from "./common.js";
+import { isFinal, tenantEvents } from "./live.js";
 
 const list = document.getElementById("uploads");
 
@@ -121,14 +122,41 @@ async function directUpload(file, row) {
   return audio;
 }
 
-async function followJob(jobId, row) {
-  for (;;) {
-    const job = await api("GET", `/api/v1/jobs/${jobId}`);
-    row.progress(Math.round(job.progress));
-    row.state(job.status === "running" ? `${job.stage || "running"} ${Math.round(job.progress)}%` : job.status);
-    if (["completed", "failed", "cancelled"].includes(job.status)) return job;
-    await new Promise((r) => setTimeout(r, 1000));
+// --- live progress: one event stream for the page, polling only when it fails ---------------
+
+const latest = new Map(); // job id -> its newest state
+const waiting = new Map(); // job id -> [callbacks]
+
+function dispatch(job) {
+  latest.set(job.id, job);
+  (waiting.get(job.id) || []).forEach((cb) => cb(job));
+  updateBadge(job);
+}
+
+/** Fallback: poll every job the page is following, until each has ended. */
+async function pollAll(emit, stopped) {
+  while (!stopped()) {
+    const ids = new Set([...waiting.keys(), ...[...document.querySelectorAll("#library [data-job]")].map((b) => b.dataset.job)]);
+    for (const id of ids) {
+      if (latest.has(id) && isFinal(latest.get(id))) continue;
+      try { emit(await api("GET", `/api/v1/jobs/${id}`)); } catch { latest.set(id, { id, status: "failed" }); }
+    }
+    await new Promise((r) => setTimeout(r, 1500));
   }
+}
+
+/** Resolves with the job's final state; `onChange` sees every state on the way. */
+function followJob(jobId, row) {
+  return new Promise((resolve) => {
+    const seen = (job) => {
+      row.progress(Math.round(job.progress ?? 0));
+      row.state(job.status === "running" ? `${job.stage || "running"} ${Math.round(job.progress ?? 0)}%` : job.status);
+      if (isFinal(job)) { waiting.delete(jobId); resolve(job); }
+    };
+    waiting.set(jobId, [...(waiting.get(jobId) || []), seen]);
+    // The stream may have told us about this job before we asked.
+    if (latest.has(jobId)) seen(latest.get(jobId));
+  });
 }
 
 async function ingest(file) {
@@ -143,7 +171,7 @@ async function ingest(file) {
     const job = await followJob(started.job_id, row);
     row.li.querySelector(".name").innerHTML = `<a href="/recordings/${audio.id}"></a>`;
     row.li.querySelector(".name a").textContent = file.name;
-    row.state(job.status === "completed" ? "transcribed" : `${job.status}: ${job.error_message || ""}`);
+    row.state(job.status === "completed" ? "transcribed" : `${job.status}: ${job.error_message || job.error_code || ""}`);
     row.li.dataset.done = job.status;
   } catch (err) {
     row.state(`failed: ${err.message}`);
@@ -167,34 +195,26 @@ function setupUpload() {
       const job = await api("POST", "/api/v1/audio/downloads", { url: field.value, transcribe: transcribeOptions() });
       field.value = "";
       const done = await followJob(job.id, row);
-      row.state(done.status === "completed" ? "downloaded, transcribing" : `${done.status}: ${done.error_message || ""}`);
+      row.state(done.status === "completed" ? "downloaded, transcribing" : `${done.status}: ${done.error_message || done.error_code || ""}`);
     } catch (err) {
       row.state(`failed: ${err.message}`);
     }
   });
 }
 
-/** Rows with a running job: poll the jobs API and update their badge and bar. */
+/** A row's badge and bar follow its job's events. */
+function updateBadge(job) {
+  const badge = document.querySelector(`#library [data-job="${job.id}"]`);
+  if (!badge || badge.dataset.final) return;
+  badge.textContent = job.status;
+  badge.className = `badge ${job.status}`;
+  const bar = badge.parentElement.querySelector("progress");
+  if (bar) bar.value = job.progress ?? 0;
+  if (isFinal(job)) { badge.dataset.final = "1"; bar?.remove(); }
+}
+
 function setupLiveJobs() {
-  const badges = [...document.querySelectorAll("#library [data-job]")];
-  if (!badges.length) return;
-  const tick = async () => {
-    let pending = 0;
-    for (const badge of badges) {
-      if (badge.dataset.final) continue;
-      try {
-        const job = await api("GET", `/api/v1/jobs/${badge.dataset.job}`);
-        badge.textContent = job.status;
-        badge.className = `badge ${job.status}`;
-        const bar = badge.parentElement.querySelector("progress");
-        if (bar) bar.value = job.progress;
-        if (["completed", "failed", "cancelled"].includes(job.status)) { badge.dataset.final = "1"; bar?.remove(); }
-        else pending += 1;
-      } catch { badge.dataset.final = "1"; }
-    }
-    if (pending) setTimeout(tick, 1500);
-  };
-  setTimeout(tick, 1000);
+  tenantEvents(dispatch, pollAll);
 }
 
 function setupBulk() {

@@ -6,6 +6,7 @@
 // rebuilt while playing; frame intervals and the work per frame are kept for measurement
 // (window.verbatimPlayer.stats()).
 import { api, clock, toast } from "./common.js";
+import { isFinal, jobEvents } from "./live.js";
 
 const root = document.getElementById("recording");
 const media = document.getElementById("media");
@@ -131,6 +132,8 @@ function setupPlayer() {
     if (["INPUT", "TEXTAREA", "SELECT", "AUDIO", "VIDEO"].includes(tag) || e.target.isContentEditable) return;
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     const key = e.key;
+    // A focused (low-agreement) word: Enter seeks to it, as a click does.
+    if (key === "Enter" && tag === "SPAN" && e.target.closest(".words")) { e.preventDefault(); e.target.click(); return; }
     if (key === " " || key === "k") {
       if (tag === "BUTTON" && key === " ") return;
       e.preventDefault();
@@ -361,6 +364,18 @@ function setupPending() {
     catch (err) { toast(err.message); }
   });
   if (tid && ["pending", "running"].includes(root.dataset.status)) {
+    const bar = document.getElementById("job-progress");
+    const stage = document.getElementById("job-stage");
+    if (root.dataset.job) {
+      // The job's own event stream; it polls the job only if the stream fails (live.js).
+      jobEvents(root.dataset.job, (job) => {
+        const p = Math.round(job.progress ?? 0);
+        if (bar) { bar.value = p; bar.textContent = `${p}%`; }
+        if (stage) stage.textContent = job.status === "running" ? `${job.stage || "running"} ${p}%` : job.status;
+        if (isFinal(job)) location.reload();
+      });
+      return;
+    }
     const poll = async () => {
       const t = await api("GET", `/api/v1/transcriptions/${tid}?segments_limit=0`);
       if (t.status !== root.dataset.status && !["pending", "running"].includes(t.status)) location.reload();
