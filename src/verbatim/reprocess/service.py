@@ -30,6 +30,7 @@ from verbatim.models import (
     User,
 )
 from verbatim.models.job import TERMINAL
+from verbatim.models.transcription import RECONCILE_ENGINE
 from verbatim.quotas import service as quotas
 from verbatim.tenancy.scope import tenant_of
 from verbatim.transcriptions.schemas import TranscriptionCreate
@@ -38,7 +39,6 @@ from verbatim.transcriptions.service import (
     get_transcription,
     transcription_options,
 )
-from verbatim.models.transcription import RECONCILE_ENGINE
 from verbatim.versions.service import current_version
 
 _DIALOGUE_FIELDS = ("diarization", "num_speakers", "min_speakers", "max_speakers")
