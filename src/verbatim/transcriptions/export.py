@@ -16,7 +16,7 @@ import unicodedata
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from itertools import accumulate, pairwise
+from itertools import accumulate
 from operator import itemgetter
 from pathlib import PurePosixPath
 from typing import Any, NamedTuple
@@ -151,6 +151,9 @@ def render_rows(header: ExportDocument, rows: Sequence[SegmentRow], fmt: str) ->
     return render(replace(header, segments=segments), fmt)
 
 
+_START, _END, _WORD = itemgetter("start"), itemgetter("end"), itemgetter("word")
+
+
 def _word_lists(rows: Iterable[SegmentRow]) -> Iterator[_SegmentRow]:
     loads = orjson.loads
     for start, end, text, speaker, _, words in rows:
@@ -160,9 +163,9 @@ def _word_lists(rows: Iterable[SegmentRow]) -> Iterator[_SegmentRow]:
             end,
             text,
             speaker,
-            [w["start"] for w in decoded],
-            [w["end"] for w in decoded],
-            [w["word"] for w in decoded],
+            list(map(_START, decoded)),
+            list(map(_END, decoded)),
+            list(map(_WORD, decoded)),
         )
 
 
@@ -389,12 +392,15 @@ def _plain_tokens(
 ) -> tuple[Sequence[float], Sequence[float], list[str], str] | None:
     """The segment's tokens as lists (starts, ends, texts) and their one separator; None when
     the segment needs the reference path (times out of order, a token wider than a line)."""
-    texts = [" ".join(w.split()) for w in w_texts]
-    if "" in texts:  # blank words carry nothing: drop them
-        keep = [i for i, t in enumerate(texts) if t]
-        w_starts = [w_starts[i] for i in keep]
-        w_ends = [w_ends[i] for i in keep]
-        texts = [texts[i] for i in keep]
+    texts: list[str] = [w.strip() for w in w_texts]
+    if len(" ".join(texts).split()) != len(texts) or "" in texts:
+        # Blank words, or whitespace inside a word: normalise word by word.
+        texts = [" ".join(w.split()) for w in w_texts]
+        if "" in texts:  # blank words carry nothing: drop them
+            keep = [i for i, t in enumerate(texts) if t]
+            w_starts = [w_starts[i] for i in keep]
+            w_ends = [w_ends[i] for i in keep]
+            texts = [texts[i] for i in keep]
     squeezed = "".join(text.split())
     if texts and "".join("".join(texts).split()) == squeezed:
         starts, ends, sep = w_starts, w_ends, word_sep
@@ -410,8 +416,12 @@ def _plain_tokens(
     if max(map(len, texts)) > MAX_LINE_CHARS:
         return None
     # Times in order make every sub-run of a fitting run fit, which the fast chunker needs.
-    # "not <=" also sends NaN times there.
-    if any(not a <= b for a, b in pairwise(starts)) or any(not a <= b for a, b in pairwise(ends)):
+    # (NaN and infinite times go there too: a sum catches them, sorting does not.)
+    if (
+        sorted(starts) != starts
+        or sorted(ends) != ends
+        or not math.isfinite(sum(starts) + sum(ends))
+    ):
         return None
     return starts, ends, texts, sep
 
