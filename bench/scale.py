@@ -595,7 +595,7 @@ async def explain_lists(url: str, large: Owner, size: int) -> tuple[dict[str, An
         if not statement.lstrip().upper().startswith(("EXPLAIN", "SELECT PG_", "SHOW")):
             captured.append((statement, parameters))
 
-    user = _UserRef(uuid.UUID(large.user_id))
+    user = _UserRef(uuid.UUID(large.user_id), uuid.UUID(large.tenant_id))
     page = PageRequest(limit=50, key=b"bench", scope="bench")
     # The deepest offset allowed, or half the library when it is smaller than that.
     deep = PageRequest(limit=50, offset=min(10_000, size // 2), key=b"bench", scope="bench")
@@ -672,7 +672,10 @@ async def explain_lists(url: str, large: Owner, size: int) -> tuple[dict[str, An
 
 @dataclass(frozen=True)
 class _UserRef:
+    """What the services read of a user: its id and, for the ownership filter, its tenant."""
+
     id: uuid.UUID
+    tenant_id: uuid.UUID
 
 
 async def plan_leak(url: str, large: Owner, small: Owner, n: int) -> dict[str, Any]:
@@ -689,7 +692,7 @@ async def plan_leak(url: str, large: Owner, small: Owner, n: int) -> dict[str, A
     async def run_list(session: Any, owner: Owner) -> None:
         await list_transcriptions(
             session,
-            _UserRef(uuid.UUID(owner.user_id)),
+            _UserRef(uuid.UUID(owner.user_id), uuid.UUID(owner.tenant_id)),
             status=TranscriptionStatus.completed,
             audio_file_id=None,
             language=None,

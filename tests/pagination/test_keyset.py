@@ -293,3 +293,40 @@ async def test_collections_list_walks_by_cursor_and_still_takes_offset(
     audio_cursor = (await alice.get("/api/v1/audio", params={"limit": 1})).json()["next_cursor"]
     r = await alice.get("/api/v1/collections", params={"cursor": audio_cursor})
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_cursor"
+
+
+async def test_an_estimate_is_reused_for_a_while_and_an_exact_total_never(
+    alice: ApiUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over the cap the total is an estimate; the same filter reuses it for ESTIMATE_TTL_S
+    without counting again (issue 15), while an exact total is counted on every page."""
+    from sqlalchemy import event
+
+    await seed(alice, tied_stamps(12))
+    counts: list[str] = []
+
+    def spy(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "count(*)" in statement.lower() or statement.lstrip().upper().startswith("EXPLAIN"):
+            counts.append(statement)
+
+    engine = get_services().engine.sync_engine
+    event.listen(engine, "before_cursor_execute", spy)
+    try:
+        monkeypatch.setattr(pagination, "COUNT_CAP", 6)
+        first = (await alice.get("/api/v1/transcriptions", params={"limit": 5})).json()
+        assert first["total_exact"] is False and first["total"] >= 7
+        assert len(counts) == 2  # the bounded count, then the EXPLAIN for the estimate
+        again = (await alice.get("/api/v1/transcriptions", params={"limit": 5})).json()
+        assert (again["total"], again["total_exact"]) == (first["total"], False)
+        assert len(counts) == 2  # reused: nothing counted
+        # Another filter is another entry, and an exact one is counted each time.
+        for _ in range(2):
+            failed = (await alice.get("/api/v1/transcriptions", params={"status": "failed"})).json()
+            assert (failed["total"], failed["total_exact"]) == (4, True)
+        assert len(counts) == 4
+        # Once the time is up the estimate is counted afresh.
+        monkeypatch.setattr(pagination, "ESTIMATE_TTL_S", 0.0)
+        (await alice.get("/api/v1/transcriptions", params={"limit": 5})).raise_for_status()
+        assert len(counts) == 6
+    finally:
+        event.remove(engine, "before_cursor_execute", spy)

@@ -18,7 +18,7 @@ from verbatim.audio.schemas import (
 )
 from verbatim.audio.store import transcode_from
 from verbatim.audit import service as audit
-from verbatim.deps import CurrentUser, ServicesDep, SessionDep
+from verbatim.deps import CurrentUser, Reader, ReadSessionDep, ServicesDep, SessionDep
 from verbatim.kit.pagination import PageQuery
 from verbatim.models import SourceType
 from verbatim.transcriptions.outputs import keys_of_audio
@@ -78,8 +78,8 @@ async def upload_audio(
 
 @router.get("", response_model=AudioPage)
 async def list_audio(
-    user: CurrentUser,
-    session: SessionDep,
+    user: Reader,
+    session: ReadSessionDep,
     page: PageQuery,
     source_type: SourceType | None = None,
 ) -> object:

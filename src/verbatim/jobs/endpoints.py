@@ -4,7 +4,7 @@ import uuid
 
 from fastapi import APIRouter
 
-from verbatim.deps import CurrentUser, SessionDep
+from verbatim.deps import CurrentUser, Reader, ReadSessionDep, SessionDep
 from verbatim.jobs import service
 from verbatim.jobs.schemas import JobOut, JobPage
 from verbatim.kit.pagination import PageQuery
@@ -15,8 +15,8 @@ router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
 @router.get("", response_model=JobPage)
 async def list_jobs(
-    user: CurrentUser,
-    session: SessionDep,
+    user: Reader,
+    session: ReadSessionDep,
     page: PageQuery,
     status: JobStatus | None = None,
     type: JobType | None = None,

@@ -40,13 +40,20 @@ class AudioFile(IdMixin, TimestampMixin, OwnedMixin, Base):
             postgresql_where=text("media_deleted_at IS NULL"),
         ),
         # The library list, newest first, and its source filter (keyset pages, issue 15).
-        Index("ix_audio_file_user_created", "user_id", text("created_at DESC"), "id"),
+        Index(
+            "ix_audio_file_user_created",
+            "user_id",
+            text("created_at DESC"),
+            "id",
+            postgresql_include=["tenant_id"],
+        ),
         Index(
             "ix_audio_file_user_source_created",
             "user_id",
             "source_type",
             text("created_at DESC"),
             "id",
+            postgresql_include=["tenant_id"],
         ),
     )
 

@@ -78,9 +78,29 @@ class Job(IdMixin, TimestampMixin, OwnedMixin, Base):
         Index("ix_job_user_status", "user_id", "status"),
         # The list, newest first, alone and per filter (keyset pages, issue 15). The type one
         # also serves the download rate limit (a user's recent jobs of one type).
-        Index("ix_job_user_created", "user_id", text("created_at DESC"), "id"),
-        Index("ix_job_user_status_created", "user_id", "status", text("created_at DESC"), "id"),
-        Index("ix_job_user_type_created_id", "user_id", "type", text("created_at DESC"), "id"),
+        Index(
+            "ix_job_user_created",
+            "user_id",
+            text("created_at DESC"),
+            "id",
+            postgresql_include=["tenant_id"],
+        ),
+        Index(
+            "ix_job_user_status_created",
+            "user_id",
+            "status",
+            text("created_at DESC"),
+            "id",
+            postgresql_include=["tenant_id"],
+        ),
+        Index(
+            "ix_job_user_type_created_id",
+            "user_id",
+            "type",
+            text("created_at DESC"),
+            "id",
+            postgresql_include=["tenant_id"],
+        ),
         # Live events: a user's jobs changed after an event number (Last-Event-ID resume).
         Index("ix_job_user_event_seq", "user_id", "event_seq"),
         # Organisation lists and the tenant's jobs view (decision 0019); the partial one counts

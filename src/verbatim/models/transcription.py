@@ -46,7 +46,13 @@ class Transcription(IdMixin, TimestampMixin, OwnedMixin, Base):
     __tablename__ = "transcription"
     # The list, newest first, alone and per filter (keyset pages, issue 15).
     __table_args__ = (
-        Index("ix_transcription_user_created", "user_id", sql_text("created_at DESC"), "id"),
+        Index(
+            "ix_transcription_user_created",
+            "user_id",
+            sql_text("created_at DESC"),
+            "id",
+            postgresql_include=["tenant_id"],
+        ),
         Index("ix_transcription_tenant_created", "tenant_id", sql_text("created_at DESC"), "id"),
         Index(
             "ix_transcription_user_status_created",
@@ -54,6 +60,7 @@ class Transcription(IdMixin, TimestampMixin, OwnedMixin, Base):
             "status",
             sql_text("created_at DESC"),
             "id",
+            postgresql_include=["tenant_id"],
         ),
         Index(
             "ix_transcription_user_language_created",
@@ -61,6 +68,7 @@ class Transcription(IdMixin, TimestampMixin, OwnedMixin, Base):
             "language",
             sql_text("created_at DESC"),
             "id",
+            postgresql_include=["tenant_id"],
         ),
     )
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verbatim.audit import service as audit
-from verbatim.deps import CurrentUser, ServicesDep, SessionDep, SettingsDep
+from verbatim.deps import CurrentUser, Reader, ReadSessionDep, ServicesDep, SessionDep, SettingsDep
 from verbatim.errors import Conflict
 from verbatim.kit.fastjson import FastJSONResponse
 from verbatim.kit.http import absolute_url, content_disposition
@@ -70,8 +70,8 @@ async def start_transcription(
 
 @router.get("/transcriptions", response_model=TranscriptionPage)
 async def list_transcriptions(
-    user: CurrentUser,
-    session: SessionDep,
+    user: Reader,
+    session: ReadSessionDep,
     page: PageQuery,
     status: TranscriptionStatus | None = None,
     audio_file_id: uuid.UUID | None = None,

@@ -13,17 +13,20 @@ import io
 import math
 import re
 import unicodedata
-from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import accumulate
+from operator import itemgetter
 from pathlib import PurePosixPath
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
 FORMATS: tuple[str, ...] = ("txt", "srt", "vtt", "json", "csv", "tsv", "docx", "agent")
 BINARY_FORMATS: tuple[str, ...] = ("docx",)  # Rendered.content is bytes
+# The formats that show word timings: only their rows need the words fetched and decoded.
+WORD_FORMATS = frozenset({"srt", "vtt", "json"})
 
 # Subtitle layout limits, following common broadcast/streaming style guides.
 MAX_LINE_CHARS = 42
@@ -108,6 +111,62 @@ def render(doc: ExportDocument, fmt: str) -> Rendered:
             f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}"
         ) from None
     return Rendered(renderer(doc), media_type, f"{_safe_stem(doc.title)}.{fmt}")
+
+
+# (start_ms, end_ms, lines, speaker): tuples, since an export makes thousands of cues.
+_CueRow = tuple[int, int, tuple[str, ...], str | None]
+# One segment as the cue builder reads it: start, end, text, speaker, and the word
+# timings as three parallel lists (start, end, word), empty without word timings.
+_SegmentRow = tuple[float, float, str, str | None, Sequence[float], Sequence[float], Sequence[str]]
+# A segment as the export query returns it: start, end, text, speaker, confidence, and the
+# words as JSON text (None for the formats that do not show words).
+SegmentRow = tuple[float, float, str, str | None, float | None, str | bytes | None]
+
+
+def render_rows(header: ExportDocument, rows: Sequence[SegmentRow], fmt: str) -> Rendered:
+    """``render`` of ``header`` with ``rows`` as its segments. SRT and VTT are laid out
+    straight from the rows (no object per word or segment: issue 15); the other formats
+    get the document built first."""
+    if fmt in ("srt", "vtt"):
+        cues = _cues_of_rows(_word_lists(rows), header.language, with_labels=fmt == "srt")
+        content = _srt(cues) if fmt == "srt" else _vtt(cues)
+        return Rendered(content, _RENDERERS[fmt][1], f"{_safe_stem(header.title)}.{fmt}")
+    with_words = fmt in WORD_FORMATS
+    segments = tuple(
+        ExportSegment(
+            start=start,
+            end=end,
+            text=text,
+            speaker=speaker,
+            confidence=confidence,
+            words=tuple(
+                ExportWord(w["start"], w["end"], w["word"], w.get("probability"))
+                for w in orjson.loads(words or "[]")
+            )
+            if with_words
+            else (),
+        )
+        for start, end, text, speaker, confidence, words in rows
+    )
+    return render(replace(header, segments=segments), fmt)
+
+
+_START, _END, _WORD = itemgetter("start"), itemgetter("end"), itemgetter("word")
+
+
+def _word_lists(rows: Iterable[SegmentRow]) -> Iterator[_SegmentRow]:
+    loads = orjson.loads
+    for start, end, text, speaker, _, words in rows:
+        decoded: list[dict[str, Any]] = loads(words) if words else []
+        yield (
+            start,
+            end,
+            text,
+            speaker,
+            list(map(_START, decoded)),
+            list(map(_END, decoded)),
+            list(map(_WORD, decoded)),
+        )
 
 
 def _safe_stem(title: str) -> str:
@@ -251,29 +310,281 @@ class _Token:
     sep: str  # put before this token when it follows another on the same line
 
 
-@dataclass(frozen=True)
-class _Cue:
-    start_ms: int
-    end_ms: int
-    lines: tuple[str, ...]
-    speaker: str | None
+# --- subtitles: the fast cue builder ----------------------------------------------------------
+#
+# Issue 15: a 30,000-word SRT spent 200 ms of CPU making a token object per word, a cue
+# object per cue and a copy of each while sequencing. The common segment (word times in
+# order, words that spell the text, no word wider than a line) is laid out here from plain
+# lists and prefix widths; any other segment goes through the token functions below, which
+# stay the reference (tests/transcriptions/test_export_golden.py pins the bytes of both).
 
 
-def _build_cues(doc: ExportDocument, *, with_labels: bool) -> list[_Cue]:
+def _build_cues(doc: ExportDocument, *, with_labels: bool) -> list[_CueRow]:
     """Split segments into readable cues, then make their timings sequential.
 
     ``with_labels`` writes "Speaker: " into the text (SRT); VTT carries the speaker in a
     voice tag instead, so the name does not take up line width there.
     """
-    word_sep = _word_separator(doc.language)
-    cues: list[_Cue] = []
-    for seg in doc.segments:
-        speaker = _clean_label(seg.speaker)
-        label = _shorten(speaker) if speaker and with_labels else None
-        for chunk in _chunk_fast(_segment_tokens(seg, word_sep), label):
-            lines = _layout(_labelled(chunk, label))
-            cues.append(_Cue(_to_ms(chunk[0].start), _to_ms(chunk[-1].end), lines, speaker))
-    return _sequence(cues)
+    rows = (
+        (
+            seg.start,
+            seg.end,
+            seg.text,
+            seg.speaker,
+            [w.start for w in seg.words],
+            [w.end for w in seg.words],
+            [w.word for w in seg.words],
+        )
+        for seg in doc.segments
+    )
+    return _cues_of_rows(rows, doc.language, with_labels=with_labels)
+
+
+def _cues_of_rows(
+    rows: Iterable[_SegmentRow], language: str | None, *, with_labels: bool
+) -> list[_CueRow]:
+    word_sep = _word_separator(language)
+    labels: dict[str | None, tuple[str | None, str | None]] = {}
+    cues: list[_CueRow] = []
+    add = cues.append
+    for start, end, text, raw_speaker, w_starts, w_ends, w_texts in rows:
+        try:
+            speaker, label = labels[raw_speaker]
+        except KeyError:
+            speaker = _clean_label(raw_speaker)
+            label = _shorten(speaker) if speaker and with_labels else None
+            labels[raw_speaker] = (speaker, label)
+        plain = _plain_tokens(text, start, end, w_starts, w_ends, w_texts, word_sep)
+        if plain is None:
+            # The rare segment: the reference path, token by token.
+            seg = ExportSegment(
+                start,
+                end,
+                text,
+                words=tuple(map(ExportWord, w_starts, w_ends, w_texts)),
+            )
+            for chunk in _chunk_fast(_segment_tokens(seg, word_sep), label):
+                lines = _layout(_labelled(chunk, label))
+                add((_to_ms(chunk[0].start), _to_ms(chunk[-1].end), lines, speaker))
+            continue
+        t_starts, t_ends, t_texts, sep = plain
+        if not t_texts:
+            continue
+        sep_len = len(sep)
+        offsets = list(accumulate(map(len, t_texts), initial=0))
+        if sep_len:
+            offsets = [o + i for i, o in enumerate(offsets)]  # each token's sep counts
+        extra = len(label) + 2 if label else 0  # "Name: " in front of the first line
+        for a, b in _bounds_in_order(t_starts, t_ends, offsets, sep_len, extra):
+            lines = _lines(t_texts, offsets, a, b, sep, label)
+            add((_to_ms(t_starts[a]), _to_ms(t_ends[b - 1]), lines, speaker))
+    return _sequence_rows(cues)
+
+
+def _plain_tokens(
+    text: str,
+    start: float,
+    end: float,
+    w_starts: Sequence[float],
+    w_ends: Sequence[float],
+    w_texts: Sequence[str],
+    word_sep: str,
+) -> tuple[Sequence[float], Sequence[float], list[str], str] | None:
+    """The segment's tokens as lists (starts, ends, texts) and their one separator; None when
+    the segment needs the reference path (times out of order, a token wider than a line)."""
+    texts: list[str] = [w.strip() for w in w_texts]
+    if len(" ".join(texts).split()) != len(texts) or "" in texts:
+        # Blank words, or whitespace inside a word: normalise word by word.
+        texts = [" ".join(w.split()) for w in w_texts]
+        if "" in texts:  # blank words carry nothing: drop them
+            keep = [i for i, t in enumerate(texts) if t]
+            w_starts = [w_starts[i] for i in keep]
+            w_ends = [w_ends[i] for i in keep]
+            texts = [texts[i] for i in keep]
+    squeezed = "".join(text.split())
+    if texts and "".join("".join(texts).split()) == squeezed:
+        starts, ends, sep = w_starts, w_ends, word_sep
+    else:
+        # No (current) word timings: the text's words share the time by character count.
+        pieces = text.split()
+        if not pieces:
+            return [], [], [], " "
+        if max(map(len, pieces)) > MAX_LINE_CHARS:
+            return None
+        spread = _spread(pieces, start, end, " ", " ")
+        return [t.start for t in spread], [t.end for t in spread], pieces, " "
+    if max(map(len, texts)) > MAX_LINE_CHARS:
+        return None
+    # Times in order make every sub-run of a fitting run fit, which the fast chunker needs.
+    # (NaN and infinite times go there too: a sum catches them, sorting does not.)
+    if (
+        sorted(starts) != starts
+        or sorted(ends) != ends
+        or not math.isfinite(sum(starts) + sum(ends))
+    ):
+        return None
+    return starts, ends, texts, sep
+
+
+def _bounds_in_order(
+    starts: Sequence[float], ends: Sequence[float], offsets: list[int], sep: int, extra: int
+) -> list[tuple[int, int]]:
+    """`_chunk_fast`'s cues as (first, past-the-end) index pairs, for tokens whose start and
+    end times are both in order and which share one separator length ``sep``.
+
+    With times in order every run inside a fitting run fits, so where a cue can end from a
+    start, and where it can start for an end, are binary searches. The fewest cues, K, come
+    from jumping as far as a cue reaches; only the ends that can still lead to the last
+    token in K cues get a raggedness (`_chunk_fast` computes one for every token).
+    """
+    n = len(starts)
+    line = MAX_LINE_CHARS
+    two_lines = 2 * line + 1
+    max_s = MAX_CUE_SECONDS
+
+    def fits(a: int, b: int) -> bool:  # `_fits` of tokens a..b-1, from prefix widths
+        if b - a <= 1:
+            return True  # a lone token always makes a cue
+        if ends[b - 1] - starts[a] > max_s:
+            return False
+        width = offsets[b] - offsets[a] - sep
+        total = width + extra
+        # One line; or, with a label, the label alone on the first line.
+        if total <= line or (extra and width <= line):
+            return True
+        if total > two_lines:
+            return False
+        # Two lines: the last break whose top line fits is the only one to try.
+        skip = offsets[a] + sep
+        i = bisect_right(offsets, line - extra + skip, a + 1, b) - 1
+        return i > a and width - (offsets[i] - skip) - sep <= line
+
+    if fits(0, n):
+        return [(0, n)]  # the usual short segment: one cue, nothing to choose
+    # reach[c]: the most tokens c cues can hold (a cue reaches at most two lines' width).
+    reach = [0]
+    while reach[-1] < n:
+        s = reach[-1]
+        lo = s + 1
+        hi = min(n, bisect_right(offsets, offsets[s] + sep - extra + two_lines) - 1)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if fits(s, mid):
+                lo = mid
+            else:
+                hi = mid - 1
+        reach.append(max(lo, s + 1))
+    fewest = len(reach) - 1
+    # first[c]: the first end with c cues from which the last token is still reached in
+    # `fewest`: the earliest start of a cue that ends at first[c + 1].
+    first = [0] * (fewest + 1)
+    first[fewest] = n
+    for c in range(fewest - 1, 0, -1):
+        lo, hi = reach[c - 1] + 1, reach[c]  # a start with c cues before it; hi fits
+        end = first[c + 1]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if fits(mid, end):
+                hi = mid
+            else:
+                lo = mid + 1
+        first[c] = lo
+    ragged = [0] * (n + 1)
+    back = [0] * (n + 1)
+    # (2 * line - width) ** 2, width = offsets[end] - offsets[start] - sep
+    for end in range(first[1], reach[1] + 1):
+        unused = 2 * line - offsets[end] + sep
+        ragged[end] = unused * unused
+    for c in range(2, fewest + 1):
+        start = first[c - 1]
+        stop = reach[c - 1] + 1  # the starts with c - 1 cues before them
+        for end in range(first[c], reach[c] + 1):
+            while not fits(start, end):
+                start += 1
+            room = 2 * line - offsets[end] + sep
+            if stop - start == 1:
+                unused = room + offsets[start]
+                ragged[end] = ragged[start] + unused * unused
+                back[end] = start
+                continue
+            costs = [ragged[s] + (room + offsets[s]) ** 2 for s in range(start, stop)]
+            best = min(costs)
+            ragged[end] = best
+            # Ties go to the later start, as in `_chunk`.
+            back[end] = stop - 1 - costs[::-1].index(best)
+    bounds: list[tuple[int, int]] = []
+    end = n
+    while end > 0:
+        start = back[end]
+        bounds.append((start, end))
+        end = start
+    bounds.reverse()
+    return bounds
+
+
+def _break_at(offsets: list[int], sep: int, extra: int, a: int, b: int) -> int | None:
+    """`_break_index` from prefix widths: the first token of the second line, `a` for the
+    break right after the label, or None when no break makes two lines that fit.
+
+    The top line grows and the bottom one shrinks as the break moves right, so the wider of
+    the two is narrowest at the first break whose top is at least its bottom, or the one
+    just before it (which wins ties: a shorter top line reads better).
+    """
+    base = offsets[a] + sep - extra  # top(t) = offsets[t] - base
+    # top(t) >= bottom(t) = offsets[b] - offsets[t] - sep  <=>  2 offsets[t] >= that + base
+    first = bisect_left(offsets, (offsets[b] - sep + base + 1) // 2, a + 1, b)
+    best: tuple[int, int] | None = None  # (width of the wider line, break)
+    for t in (first - 1, first):
+        if t == a and extra:
+            top, bottom = extra - 1, offsets[b] - offsets[a] - sep  # "Name:" on its own
+        elif a < t < b:
+            top, bottom = offsets[t] - base, offsets[b] - offsets[t] - sep
+        else:
+            continue
+        width = max(top, bottom)
+        if width <= MAX_LINE_CHARS and (best is None or width < best[0]):
+            best = (width, t)
+    return best[1] if best else None
+
+
+def _lines(
+    texts: list[str], offsets: list[int], a: int, b: int, sep: str, label: str | None
+) -> tuple[str, ...]:
+    """`_layout` of tokens a..b-1 (with the SRT label in front), from prefix widths."""
+    extra = len(label) + 2 if label else 0
+    width = offsets[b] - offsets[a] - len(sep)
+    head = f"{label}: " if label else ""
+    if width + extra <= MAX_LINE_CHARS:
+        return (head + sep.join(texts[a:b]),)
+    t = _break_at(offsets, len(sep), extra, a, b)
+    if t is None:
+        return (head + sep.join(texts[a:b]),)  # best effort: nothing fits
+    if t == a:
+        return f"{label}:", sep.join(texts[a:b])
+    return head + sep.join(texts[a:t]), sep.join(texts[t:b])
+
+
+def _sequence_rows(cues: list[_CueRow]) -> list[_CueRow]:
+    """Order cues and make them non-overlapping, each lasting at least MIN_CUE_MS.
+
+    Players stack or drop overlapping cues, so a cue is clipped at the next one's start;
+    where clipping would leave it too short, the next cue is pushed later instead.
+    """
+    ordered = sorted(cues, key=itemgetter(0))  # stable: segment order on ties
+    result: list[_CueRow] = []
+    previous_end = 0  # also keeps negative input times off the output
+    last = len(ordered) - 1
+    for i, (start_ms, end_ms, lines, speaker) in enumerate(ordered):
+        start = max(start_ms, previous_end)
+        end = max(end_ms, start + MIN_CUE_MS)
+        if i < last:
+            end = min(end, max(ordered[i + 1][0], start + MIN_CUE_MS))
+        result.append((start, end, lines, speaker))
+        previous_end = end
+    return result
+
+
+# --- subtitles: the reference token path (rare segments, and the tests' yardstick) ------
 
 
 def _segment_tokens(seg: ExportSegment, word_sep: str) -> list[_Token]:
@@ -482,25 +793,6 @@ def _join(tokens: Sequence[_Token]) -> str:
     return "".join(parts)
 
 
-def _sequence(cues: list[_Cue]) -> list[_Cue]:
-    """Order cues and make them non-overlapping, each lasting at least MIN_CUE_MS.
-
-    Players stack or drop overlapping cues, so a cue is clipped at the next one's start;
-    where clipping would leave it too short, the next cue is pushed later instead.
-    """
-    ordered = sorted(cues, key=lambda c: c.start_ms)  # stable: segment order on ties
-    result: list[_Cue] = []
-    previous_end = 0  # also keeps negative input times off the output
-    for i, cue in enumerate(ordered):
-        start = max(cue.start_ms, previous_end)
-        end = max(cue.end_ms, start + MIN_CUE_MS)
-        if i + 1 < len(ordered):
-            end = min(end, max(ordered[i + 1].start_ms, start + MIN_CUE_MS))
-        result.append(replace(cue, start_ms=start, end_ms=end))
-        previous_end = end
-    return result
-
-
 def _word_separator(language: str | None) -> str:
     code = re.split(r"[-_]", (language or "").strip().lower(), maxsplit=1)[0]
     return "" if code in _SPACELESS_LANGUAGES else " "
@@ -524,36 +816,58 @@ def _to_ms(seconds: float) -> int:
 # --- subtitles: formatting --------------------------------------------------------------------
 
 
-def _timestamp(ms: int, decimal_mark: str) -> str:
-    hours, rest = divmod(ms, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    seconds, millis = divmod(rest, 1000)
-    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{decimal_mark}{millis:03d}"
+_MILLIS = tuple(f"{i:03d}" for i in range(1000))
 
 
-def _timing(cue: _Cue, decimal_mark: str) -> str:
-    return f"{_timestamp(cue.start_ms, decimal_mark)} --> {_timestamp(cue.end_ms, decimal_mark)}"
+def _stamper(decimal_mark: str) -> Callable[[int], str]:
+    """HH:MM:SS<mark>mmm; the part up to the mark is shared by every cue in that second."""
+    heads: dict[int, str] = {}
+
+    def stamp(ms: int) -> str:
+        seconds, millis = divmod(ms, 1000)
+        head = heads.get(seconds)
+        if head is None:
+            hours, rest = divmod(seconds, 3600)
+            minutes, secs = divmod(rest, 60)
+            head = heads[seconds] = f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal_mark}"
+        return head + _MILLIS[millis]
+
+    return stamp
 
 
 def _render_srt(doc: ExportDocument) -> str:
+    return _srt(_build_cues(doc, with_labels=True))
+
+
+def _srt(cues: list[_CueRow]) -> str:
+    stamp = _stamper(",")
     blocks = [
-        "\n".join([str(number), _timing(cue, ","), *cue.lines])
-        for number, cue in enumerate(_build_cues(doc, with_labels=True), start=1)
+        f"{number}\n{stamp(start)} --> {stamp(end)}\n" + "\n".join(lines) + "\n\n"
+        for number, (start, end, lines, _) in enumerate(cues, start=1)
     ]
-    return "".join(f"{block}\n\n" for block in blocks).removesuffix("\n")
+    return "".join(blocks).removesuffix("\n")
 
 
 def _render_vtt(doc: ExportDocument) -> str:
-    blocks = [_vtt_block(cue) for cue in _build_cues(doc, with_labels=False)]
-    return "WEBVTT\n" + "".join(f"\n{block}\n" for block in blocks)
+    return _vtt(_build_cues(doc, with_labels=False))
 
 
-def _vtt_block(cue: _Cue) -> str:
-    lines = [_vtt_escape(line) for line in cue.lines]
-    if cue.speaker:
-        # The voice span covers the whole cue, so the closing </v> may be omitted.
-        lines[0] = f"<v {_vtt_escape(cue.speaker)}>{lines[0]}"
-    return "\n".join([_timing(cue, "."), *lines])
+def _vtt(cues: list[_CueRow]) -> str:
+    stamp = _stamper(".")
+    voices: dict[str, str] = {}
+    blocks = ["WEBVTT\n"]
+    for start, end, lines, speaker in cues:
+        text = "\n".join(lines)
+        if "&" in text or "<" in text or ">" in text:
+            text = _vtt_escape(text)
+        if speaker:
+            # The voice span covers the whole cue, so the closing </v> may be omitted.
+            voice = voices.get(speaker)
+            if voice is None:
+                voice = voices[speaker] = f"<v {_vtt_escape(speaker)}>"
+            text = voice + text
+        blocks.append(f"\n{stamp(start)} --> {stamp(end)}\n{text}\n")
+    return "".join(blocks)
 
 
 def _vtt_escape(text: str) -> str:

@@ -6,7 +6,6 @@ import asyncio
 import gc
 import re
 import uuid
-from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -428,7 +427,7 @@ async def _current_rows(
             Segment.speaker,
             Segment.confidence,
             # Words only for the formats that show them: TXT and CSV fetch a tenth of the bytes.
-            cast(Segment.words, Text) if fmt in WORD_FORMATS else literal_column("NULL"),
+            cast(Segment.words, Text) if fmt in export.WORD_FORMATS else literal_column("NULL"),
         )
         .where(Segment.transcription_id == transcription_id)
         .order_by(Segment.index)
@@ -516,9 +515,6 @@ async def _export_topics(
 
 
 # Formats that show word timings; the others never decode a segment's words (issue 15).
-WORD_FORMATS = frozenset({"srt", "vtt", "json"})
-
-
 def _render(
     header: export.ExportDocument, rows: list[tuple[Any, ...]], fmt: str
 ) -> export.Rendered:
@@ -527,31 +523,7 @@ def _render(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _build_and_render(header, rows, fmt)
+        return export.render_rows(header, rows, fmt)
     finally:
         if collecting:
             gc.enable()
-
-
-def _build_and_render(
-    header: export.ExportDocument, rows: list[tuple[Any, ...]], fmt: str
-) -> export.Rendered:
-    with_words = fmt in WORD_FORMATS
-    Word = export.ExportWord
-    segments = tuple(
-        export.ExportSegment(
-            start=start,
-            end=end,
-            text=text,
-            speaker=speaker,
-            confidence=confidence,
-            words=tuple(
-                Word(w["start"], w["end"], w["word"], w.get("probability"))
-                for w in orjson.loads(words or "[]")
-            )
-            if with_words
-            else (),
-        )
-        for start, end, text, speaker, confidence, words in rows
-    )
-    return export.render(replace(header, segments=segments), fmt)
