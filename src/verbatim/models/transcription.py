@@ -44,23 +44,31 @@ class Mode(enum.StrEnum):
 
 class Transcription(IdMixin, TimestampMixin, OwnedMixin, Base):
     __tablename__ = "transcription"
-    # The list, newest first, alone and per filter (keyset pages, issue 15).
+    # The list, newest first, alone and per filter (keyset pages, issue 15). INCLUDE carries
+    # what the list also filters on (tenant, not a multi-engine child), so the bounded counts
+    # stay index-only scans (migration 0017).
     __table_args__ = (
         Index(
             "ix_transcription_user_created",
             "user_id",
             sql_text("created_at DESC"),
             "id",
-            postgresql_include=["tenant_id"],
+            postgresql_include=["tenant_id", "parent_id"],
         ),
-        Index("ix_transcription_tenant_created", "tenant_id", sql_text("created_at DESC"), "id"),
+        Index(
+            "ix_transcription_tenant_created",
+            "tenant_id",
+            sql_text("created_at DESC"),
+            "id",
+            postgresql_include=["parent_id"],
+        ),
         Index(
             "ix_transcription_user_status_created",
             "user_id",
             "status",
             sql_text("created_at DESC"),
             "id",
-            postgresql_include=["tenant_id"],
+            postgresql_include=["tenant_id", "parent_id"],
         ),
         Index(
             "ix_transcription_user_language_created",
@@ -68,7 +76,7 @@ class Transcription(IdMixin, TimestampMixin, OwnedMixin, Base):
             "language",
             sql_text("created_at DESC"),
             "id",
-            postgresql_include=["tenant_id"],
+            postgresql_include=["tenant_id", "parent_id"],
         ),
     )
 

@@ -37,6 +37,7 @@ from verbatim.models import (
     TranscriptionStatus,
     User,
 )
+from verbatim.models.transcription import RECONCILE_ENGINE
 from verbatim.speakers import service as speakers_service
 from verbatim.tenancy import service as tenancy_service
 from verbatim.tenancy.resolve import resolve as resolve_tenant
@@ -455,6 +456,7 @@ async def recording(
         "versions": [],
         "current_version": None,
         "job": None,
+        "metrics": None,
     }
     if t is not None and t.status in (TranscriptionStatus.pending, TranscriptionStatus.running):
         # Its job, so the page can follow the job's event stream.
@@ -462,7 +464,8 @@ async def recording(
             select(Job)
             .where(
                 Job.transcription_id == t.id,
-                Job.type == JobType.transcription,
+                # A multi-engine transcription is followed through its reconcile job.
+                Job.type.in_((JobType.transcription, JobType.transcription_reconcile)),
                 Job.status.in_((JobStatus.pending, JobStatus.running)),
                 visible(Job, user),
             )
@@ -485,6 +488,10 @@ async def recording(
         versions, current = await versions_service.list_versions(session, user, t.id)
         context["versions"] = versions
         context["current_version"] = current
+        if t.engine == RECONCILE_ENGINE and t.status is TranscriptionStatus.completed:
+            # How far the engines agreed, and where a person should check (decision 0024).
+            await session.refresh(t, ["metrics"])
+            context["metrics"] = t.metrics
     context["collections"] = await _collections(session, user)
     context["formats"] = list(export.FORMATS)
     return render(request, "recording.html", viewer, **context)

@@ -4,10 +4,12 @@ index-only scans again
 Since the tenants migration every owner filter is `tenant_id = t AND user_id = u`; the list
 indexes keyed on user_id had to visit the heap for tenant_id, and PostgreSQL counted a large
 library with a sequential scan (issue 15, decision 0028). The key columns and their order are
-unchanged, so every query that used an index still can.
+unchanged, so every query that used an index still can. The transcription indexes also carry
+parent_id: the lists leave out multi-engine children (`parent_id IS NULL`, migration 0015), and
+without it the counts went back to sequential scans (found by bench/scale after the merge).
 
 Revision ID: 0017
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-01 04:35:00
 """
 
@@ -34,20 +36,32 @@ LIST_INDEXES: list[tuple[str, str, list[str]]] = [
 ]
 
 
-def _recreate(include: list[str]) -> None:
+def _include(table: str) -> list[str]:
+    return ["tenant_id", "parent_id"] if table == "transcription" else ["tenant_id"]
+
+
+def _recreate(included: bool) -> None:
     for name, table, leading in LIST_INDEXES:
         op.drop_index(name, table_name=table)
         op.create_index(
             name,
             table,
             [*leading, sa.text("created_at DESC"), "id"],
-            postgresql_include=include,
+            postgresql_include=_include(table) if included else [],
         )
+    # An organisation's list (migration 0013): by tenant, children left out.
+    op.drop_index("ix_transcription_tenant_created", table_name="transcription")
+    op.create_index(
+        "ix_transcription_tenant_created",
+        "transcription",
+        ["tenant_id", sa.text("created_at DESC"), "id"],
+        postgresql_include=["parent_id"] if included else [],
+    )
 
 
 def upgrade() -> None:
-    _recreate(["tenant_id"])
+    _recreate(True)
 
 
 def downgrade() -> None:
-    _recreate([])
+    _recreate(False)

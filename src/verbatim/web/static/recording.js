@@ -127,6 +127,11 @@ function setupPlayer() {
     const time = e.target.closest("[data-seek]");
     if (time) seek(parseFloat(time.dataset.seek));
   });
+  // The places the engines disagreed (reconciled transcripts) play from their start.
+  document.getElementById("agreement-spans")?.addEventListener("click", (e) => {
+    const time = e.target.closest("[data-seek]");
+    if (time) seek(parseFloat(time.dataset.seek));
+  });
   document.addEventListener("keydown", (e) => {
     const tag = e.target.tagName;
     if (["INPUT", "TEXTAREA", "SELECT", "AUDIO", "VIDEO"].includes(tag) || e.target.isContentEditable) return;
