@@ -127,7 +127,8 @@ class Settings(BaseSettings):
         return self
 
     default_model: str = "tiny.en"
-    # Extra directory searched for models by name (a folder with model.bin per model).
+    # Extra directory searched for models by name (a folder with model.bin per model); unset:
+    # data_dir/models/whisper, where `verbatim models install` puts them (zero configuration).
     models_dir: Path | None = None
     engine_device: str = "cpu"
     engine_compute_type: str = "int8"
@@ -308,6 +309,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):  # comma-separated in the environment
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _default_models_dir(self) -> Settings:
+        if self.models_dir is None:
+            self.models_dir = self.data_dir / "models" / "whisper"
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

