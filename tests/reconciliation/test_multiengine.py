@@ -466,3 +466,69 @@ async def test_dialogue_speakers_come_from_the_local_diarization(
     for label in labels:
         spoken = sum(s["end"] - s["start"] for s in t["segments"] if s["speaker"] == label)
         assert talk[label] == pytest.approx(spoken, abs=0.01)
+
+
+async def test_webhooks_tell_of_the_reconciled_transcript_and_its_reprocess_not_the_engines(
+    tmp_path: Path,
+    database_url: str,
+    engine_pool: EnginePool,
+    assemblyai_server: AssemblyAIServer,
+    models_dir: Path,
+) -> None:
+    """A subscriber hears `transcription.completed` once for the transcript they asked for
+    (the reconcile job's), never for the hidden per-engine children, and again when a
+    reprocess makes a new version of it."""
+    from ipaddress import ip_network
+
+    from tests.webhooks.conftest import add_endpoint
+    from tests.webhooks.receiver import Receiver
+
+    settings = engine_settings(
+        tmp_path,
+        database_url,
+        assemblyai=assemblyai_server,
+        models_dir=models_dir,
+        webhook_allow_networks=[ip_network("127.0.0.2/32")],
+        webhook_retry_base_s=0.2,
+        webhook_retry_max_s=0.4,
+    )
+    receiver = Receiver().start()
+    try:
+        async with service(settings, engine_pool) as alice:
+            await add_endpoint(
+                alice, receiver, "/hook", events=["transcription.completed", "transcription.failed"]
+            )
+            audio = (await alice.upload(FIXTURES / "speech.wav")).json()
+            started = await start(alice, audio["id"], engines=[TINY, BASE], language="en")
+            parent_id = started["transcription_id"]
+            job = await wait_for_job(alice, started["job_id"], timeout=300)
+            assert job["status"] == "completed", job
+            r = await alice.post(
+                f"/api/v1/transcriptions/{parent_id}/reprocess",
+                json={"engine": "faster-whisper", "model": "tiny.en"},
+            )
+            assert r.status_code == 202, r.text
+            job = await wait_for_job(alice, r.json()["job_id"], timeout=300)
+            assert job["status"] == "completed", job
+
+            def events() -> list[tuple[str, str, str]]:
+                return [
+                    (
+                        m.verified["type"],
+                        m.verified["data"]["job_type"],
+                        m.verified["data"]["transcription_id"],
+                    )
+                    for m in receiver.on("/hook")
+                    if m.verified
+                ]
+
+            async def two_arrived() -> bool:
+                return len(events()) >= 2
+
+            await wait_for(two_arrived, timeout=30, what="two webhook messages")
+            assert sorted(events()) == [
+                ("transcription.completed", "reprocess", parent_id),
+                ("transcription.completed", "transcription_reconcile", parent_id),
+            ], events()
+    finally:
+        receiver.stop()

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verbatim.jobs.service import defer
-from verbatim.models import Job, JobStatus, JobType
+from verbatim.models import Job, JobStatus, JobType, Transcription
 from verbatim.models.base import utcnow
 from verbatim.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
@@ -34,6 +34,11 @@ _FINISHED: dict[tuple[JobType, JobStatus], str] = {
     (JobType.transcription, JobStatus.completed): "transcription.completed",
     (JobType.transcription, JobStatus.failed): "transcription.failed",
     (JobType.search_index, JobStatus.completed): "search.indexed",
+    # A multi-engine transcript is finished by its reconcile job (decision 0024), and a
+    # reprocess completes a new version of it (a failed one leaves the transcript as it was).
+    (JobType.transcription_reconcile, JobStatus.completed): "transcription.completed",
+    (JobType.transcription_reconcile, JobStatus.failed): "transcription.failed",
+    (JobType.reprocess, JobStatus.completed): "transcription.completed",
 }
 
 
@@ -120,8 +125,19 @@ async def job_finished(session: AsyncSession, job: Job) -> None:
     transaction (called by the lifecycle after it set the final status)."""
     event_type = _FINISHED.get((job.type, job.status))
     if event_type is not None:
+        if job.type is JobType.transcription and await _is_engine_child(session, job):
+            return  # one engine's run of a multi-engine transcript: the parent's event says it
         await session.flush()  # the job's final columns, for job_data
         await emit(session, job.user_id, event_type, job_data(job))
+
+
+async def _is_engine_child(session: AsyncSession, job: Job) -> bool:
+    if job.transcription_id is None:
+        return False
+    parent = await session.scalar(
+        select(Transcription.parent_id).where(Transcription.id == job.transcription_id)
+    )
+    return parent is not None
 
 
 async def job_progressed(session: AsyncSession, job: Job) -> None:
