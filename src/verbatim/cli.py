@@ -42,6 +42,15 @@ def serve(
         int | None,
         typer.Option(help="Largest request head (request line and headers) accepted, in bytes"),
     ] = None,
+    api_workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="API processes sharing the port (VERBATIM_API_WORKERS); with more than one, "
+            "the job worker runs in a process of its own",
+        ),
+    ] = None,
 ) -> None:
     """Start the API (and, by default, the job worker) on the configured database."""
     import uvicorn
@@ -50,6 +59,24 @@ def serve(
     from verbatim.httpserver import uvicorn_options
 
     settings = _settings()
+    processes = api_workers or settings.api_workers
+    if processes > 1:
+        from verbatim.serve_processes import ServeError, serve_processes
+
+        try:
+            serve_processes(
+                settings,
+                api_workers=processes,
+                with_worker=settings.run_worker_in_api if worker is None else worker,
+                host=host or settings.host,
+                port=port or settings.port,
+                max_header_bytes=max_header_bytes or settings.max_header_bytes,
+                uvicorn_kwargs={"log_config": None, "timeout_graceful_shutdown": 10},
+            )
+        except ServeError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        return
     application = create_app(settings, with_worker=worker)
     uvicorn.run(
         application,

@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     web_direct_upload_bytes: int = Field(default=32 * 1024**2, ge=0)
     upload_expires_s: int = Field(default=6 * 3600, ge=60, le=7 * 24 * 3600)
     # Presigned GET URLs (media redirects, exports) live this long.
+    # Long transcripts' exports, laid out once and reused while their inputs are unchanged
+    # (per process, least recently used first out; 0 keeps none: transcriptions.export_cache).
+    export_cache_mb: int = Field(default=64, ge=0, le=65536)
     presigned_get_expires_s: int = Field(default=900, ge=10, le=7 * 24 * 3600)
     # Housekeeping (storage.cleanup, storage.retention).
     tmp_max_age_hours: float = Field(default=6.0, gt=0)
@@ -203,6 +206,9 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
 
     # Worker: run it inside `verbatim serve` (embedded mode) or only in `verbatim worker`.
+    # API processes `verbatim serve` starts on its port (one per core is the usual choice);
+    # above 1 the job worker runs in a process of its own (serve_processes, decision 0029).
+    api_workers: int = Field(default=1, ge=1, le=64)
     run_worker_in_api: bool = True
     worker_transcriptions: int = Field(default=1, ge=1, description="transcriptions run at once")
     worker_concurrency: int = Field(default=4, ge=1, description="other jobs run at once")

@@ -126,3 +126,15 @@ def uvicorn_options(max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES) -> dict[st
         "http": http_protocol(max_header_bytes),
         "h11_max_incomplete_event_size": max_header_bytes,
     }
+
+
+def __getattr__(name: str) -> Any:
+    """`verbatim.httpserver:EnvBoundedProtocol`: the protocol bounded by the settings of the
+    process that loads it. Several API processes (`serve --api-workers`) are started by
+    uvicorn, which passes the protocol by import string since a class made in a function
+    cannot be sent to another process."""
+    if name == "EnvBoundedProtocol":
+        from verbatim.config import get_settings
+
+        return http_protocol(get_settings().max_header_bytes)
+    raise AttributeError(name)

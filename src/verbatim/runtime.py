@@ -22,11 +22,12 @@ from verbatim.db import make_engine, make_sessionmaker
 from verbatim.engines.models import resolve_model
 from verbatim.engines.process_pool import EngineConfig, EnginePool
 from verbatim.media.probe_pool import default_pool
-from verbatim.metrics.endpoints import install_collectors, refresh_forever
+from verbatim.metrics.endpoints import install_collectors, multiprocess_mode, refresh_forever
 from verbatim.metrics.endpoints import serve_port as serve_metrics_port
 from verbatim.queue import CLOUD_TRANSCRIPTION_QUEUE, DEFAULT_QUEUE, TRANSCRIPTION_QUEUE, queue
 from verbatim.services import Services, set_services
 from verbatim.storage import make_storage
+from verbatim.transcriptions import export_cache
 
 log = structlog.get_logger(__name__)
 
@@ -81,6 +82,7 @@ async def run_runtime(
     if settings.auto_migrate:
         await asyncio.to_thread(migrate.upgrade, url)
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+    export_cache.configure(settings.export_cache_mb)
     engine = make_engine(url, settings.database_pool_size, settings.database_pool_timeout_s)
     own_pool = engine_pool is None and with_worker
     if own_pool:
@@ -108,7 +110,13 @@ async def run_runtime(
                         if own_pool:
                             await engine_pool.warm()
                         runtime.worker_tasks = start_workers(settings)
-                    metrics_server = serve_metrics_port(settings)
+                    # With several API processes, the job worker's process alone binds the
+                    # metrics port (it shows every process's figures: metrics.endpoints).
+                    metrics_server = (
+                        serve_metrics_port(settings)
+                        if with_worker or not multiprocess_mode()
+                        else None
+                    )
                     if metrics_server is not None:
                         runtime.background.append(
                             asyncio.create_task(refresh_forever(services, 5.0), name="metrics")

@@ -18,7 +18,13 @@ from fastapi.responses import RedirectResponse, Response
 
 from verbatim.audio.schemas import AudioFileOut, UploadOut
 from verbatim.errors import AppError, NotFound
-from verbatim.kit.http import absolute_url, content_disposition, http_date, range_response
+from verbatim.kit.http import (
+    absolute_url,
+    content_disposition,
+    etag_matches,
+    http_date,
+    range_response,
+)
 from verbatim.models import AudioFile
 from verbatim.storage import ObjectNotFound, Storage
 
@@ -45,10 +51,9 @@ def upload_response(audio: object, duplicate: bool) -> Response:
 
 
 def _not_modified(request: Request, etag: str, audio: AudioFile) -> bool:
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None:
-        tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
-        return etag in tags or "*" in tags
+    matches = etag_matches(request, etag)
+    if matches is not None:
+        return matches
     since = request.headers.get("if-modified-since")
     if since:
         try:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import structlog
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import load_only
 
 from verbatim.audio.store import Incoming, Transcode, discard, store_media
 from verbatim.audit import service as audit
@@ -200,8 +200,12 @@ async def list_audio(
     source_type: SourceType | None,
     page: PageRequest,
 ) -> KeysetPage:
-    """Newest first, a keyset page at a time (ix_audio_file_user[_source]_created)."""
-    stmt = owned_audio(user).options(load_only(*LIST_COLUMNS))
+    """Newest first, a keyset page at a time (ix_audio_file_user[_source]_created). Items
+    are plain rows of LIST_COLUMNS (no ORM objects: a list is read-only, and building 50
+    instances was a fifth of its CPU under load, issue 15)."""
+    stmt: Select[Any] = select(  # type: ignore[assignment]  # SQLAlchemy's column tuple
+        AudioFile.id, *LIST_COLUMNS
+    ).where(visible(AudioFile, user))
     if source_type is not None:
         stmt = stmt.where(AudioFile.source_type == source_type)
     return await keyset_paginate(session, stmt, page, AudioFile.created_at, AudioFile.id)

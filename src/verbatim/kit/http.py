@@ -63,6 +63,16 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
+def etag_matches(request: Request, etag: str) -> bool | None:
+    """RFC 9110 13.1.2 If-None-Match (weak comparison: "W/" prefixes ignored, "*" matches);
+    None when the request sent none."""
+    header = request.headers.get("if-none-match")
+    if header is None:
+        return None
+    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
+    return etag in tags or "*" in tags
+
+
 def if_range_holds(request: Request, etag: str | None, modified_at: datetime | None) -> bool:
     """RFC 9110 13.1.5: a Range is honoured only if If-Range (when sent) still names this
     representation: the same strong ETag, or exactly its Last-Modified date."""

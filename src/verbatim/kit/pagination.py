@@ -210,10 +210,10 @@ class KeysetPage:
     limit: int
     offset: int
 
-    def response(self) -> dict[str, Any]:
-        """The body of a CursorPage answer."""
+    def response(self, items: list[Any] | None = None) -> dict[str, Any]:
+        """The body of a CursorPage answer (with `items` in place of the page's rows)."""
         return {
-            "items": self.items,
+            "items": self.items if items is None else items,
             "total": self.total,
             "total_exact": self.total_exact,
             "has_more": self.has_more,

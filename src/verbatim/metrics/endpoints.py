@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import os
 import threading
+from functools import cache
 
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from prometheus_client import REGISTRY, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from verbatim.config import Settings
@@ -37,6 +39,23 @@ def install_collectors() -> None:
             _done = True
 
 
+@cache
+def exposition_registry() -> CollectorRegistry:
+    """What /metrics and the metrics port show. Several API processes (`serve --api-workers`)
+    each write their counters to PROMETHEUS_MULTIPROC_DIR; any one of them answers with the
+    sum over all, plus the cluster gauges (read from the database)."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    registry.register(cluster.ClusterCollector())
+    return registry
+
+
+def multiprocess_mode() -> bool:
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request, services: ServicesDep) -> Response:
     token = services.settings.metrics_token
@@ -47,7 +66,7 @@ async def metrics(request: Request, services: ServicesDep) -> Response:
     if scheme.lower() != "bearer" or not hmac.compare_digest(value.encode(), token.encode()):
         raise Unauthorized("A valid metrics token is required", code="invalid_metrics_token")
     await cluster.refresh(services)
-    body = await asyncio.to_thread(generate_latest, REGISTRY)
+    body = await asyncio.to_thread(generate_latest, exposition_registry())
     # The classic text format (0.0.4), which every Prometheus version reads; the metric names
     # are all legacy-valid, so the body is the same in 1.0.0.
     return Response(body, headers={"content-type": CONTENT_TYPE_PLAIN_0_0_4})
@@ -70,6 +89,8 @@ def serve_port(settings: Settings) -> object | None:
         return None
     from prometheus_client import start_http_server
 
-    server, _ = start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    server, _ = start_http_server(
+        settings.metrics_port, addr=settings.metrics_host, registry=exposition_registry()
+    )
     log.info("metrics_port", host=settings.metrics_host, port=settings.metrics_port)
     return server

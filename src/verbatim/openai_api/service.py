@@ -263,8 +263,10 @@ async def answer(services: Services, caller: User, started: Started, req: AudioR
             raise OpenAIError("The transcription was deleted", code="job_cancelled", status=409)
         text = transcription.text or ""
         if req.response_format in ("srt", "vtt"):
-            rendered = await transcriptions_service.export_transcription(
-                session, caller, transcription.id, req.response_format
+            rendered = await transcriptions_service.render_source(
+                await transcriptions_service.export_transcription(
+                    session, caller, transcription.id, req.response_format
+                )
             )
             content = rendered.content
             body = content.decode() if isinstance(content, bytes) else content

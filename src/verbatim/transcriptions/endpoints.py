@@ -13,7 +13,7 @@ from verbatim.audit import service as audit
 from verbatim.deps import CurrentUser, Reader, ReadSessionDep, ServicesDep, SessionDep, SettingsDep
 from verbatim.errors import Conflict
 from verbatim.kit.fastjson import FastJSONResponse
-from verbatim.kit.http import absolute_url, content_disposition
+from verbatim.kit.http import absolute_url, content_disposition, etag_matches
 from verbatim.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Limit, Offset, PageQuery
 from verbatim.models import TranscriptionStatus, User
 from verbatim.reconciliation import service as multi
@@ -250,7 +250,11 @@ async def _download(
     presigned: bool,
     version: int | None = None,
 ) -> Response:
-    rendered = await service.export_transcription(session, user, transcription_id, format, version)
+    source = await service.export_transcription(session, user, transcription_id, format, version)
+    cache_headers = {"ETag": source.etag, "Cache-Control": "private, no-cache"}
+    if not presigned and etag_matches(request, source.etag):
+        return Response(status_code=304, headers=cache_headers)
+    rendered = await service.render_source(source)
     if presigned:
         expires_s = services.settings.presigned_get_expires_s
         link = await presigned_export(services.storage, user, transcription_id, rendered, expires_s)
@@ -273,7 +277,7 @@ async def _download(
     return Response(
         rendered.content,
         media_type=rendered.media_type,
-        headers={"Content-Disposition": content_disposition(rendered.filename)},
+        headers={"Content-Disposition": content_disposition(rendered.filename), **cache_headers},
     )
 
 

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import re
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -44,7 +45,7 @@ from verbatim.models.topic import AssignmentStatus, Topic, TranscriptionTopic
 from verbatim.quotas import service as quotas
 from verbatim.speakers.service import speaker_names, transcription_speakers
 from verbatim.tenancy.scope import tenant_of, visible
-from verbatim.transcriptions import export
+from verbatim.transcriptions import export, export_cache
 from verbatim.transcriptions.schemas import TranscriptionCreate
 
 # Exports of more segments than this render in a thread, off the event loop (a few ms inline).
@@ -363,7 +364,9 @@ async def export_transcription(
     transcription_id: uuid.UUID,
     fmt: str,
     version: int | None = None,
-) -> export.Rendered:
+) -> ExportSource:
+    """What an export is made of, read fresh (render it with `render_source`); its `etag`
+    answers If-None-Match before any layout work."""
     fmt = check_format(fmt)
     transcription = await get_transcription(session, user, transcription_id)
     if transcription.status is not TranscriptionStatus.completed:
@@ -371,7 +374,7 @@ async def export_transcription(
             f"The transcription is {transcription.status.value}, not completed",
             code="transcription_not_ready",
         )
-    return await render_transcription(session, transcription, fmt, version)
+    return await export_source(session, transcription, fmt, version)
 
 
 def check_format(fmt: str) -> str:
@@ -385,11 +388,25 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
-async def render_transcription(
+@dataclass(frozen=True)
+class ExportSource:
+    """An export's inputs: the document header and its segment rows, in one format."""
+
+    header: export.ExportDocument
+    rows: list[tuple[Any, ...]]
+    fmt: str
+    key: str  # export_cache.key_of(header, rows, fmt)
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.fmt}-{self.key}"'
+
+
+async def export_source(
     session: AsyncSession, transcription: Transcription, fmt: str, version: int | None = None
-) -> export.Rendered:
-    """Render the current state (or version `version`'s snapshot) of a completed transcription;
-    the caller checked access. Also used by the job that writes the stored outputs."""
+) -> ExportSource:
+    """The current state (or version `version`'s snapshot) of a completed transcription, as
+    an export reads it; the caller checked access."""
     audio = await session.get(AudioFile, transcription.audio_file_id)
     if version is not None:
         segments, speakers_out = await _version_rows(session, transcription.id, version)
@@ -408,10 +425,28 @@ async def render_transcription(
         segments=(),
         speakers=speakers_out,
     )
-    if len(segments) > RENDER_INLINE_SEGMENTS:
-        # A multi-hour transcript takes long enough to lay out to stall every other request.
-        return await asyncio.to_thread(_render, header, segments, fmt)
-    return _render(header, segments, fmt)
+    return ExportSource(header, segments, fmt, export_cache.key_of(header, segments, fmt))
+
+
+async def render_source(source: ExportSource) -> export.Rendered:
+    if len(source.rows) <= RENDER_INLINE_SEGMENTS:
+        return _render(source.header, source.rows, source.fmt)
+    # Long transcripts: the same inputs were maybe laid out already (export_cache), else
+    # in a thread, since a multi-hour transcript would stall every other request.
+    cached = export_cache.renders.get(source.key)
+    if cached is not None:
+        return cached
+    rendered = await asyncio.to_thread(_render, source.header, source.rows, source.fmt)
+    export_cache.renders.put(source.key, rendered)
+    return rendered
+
+
+async def render_transcription(
+    session: AsyncSession, transcription: Transcription, fmt: str, version: int | None = None
+) -> export.Rendered:
+    """Render the current state (or version `version`'s snapshot) of a completed transcription;
+    the caller checked access. Also used by the job that writes the stored outputs."""
+    return await render_source(await export_source(session, transcription, fmt, version))
 
 
 async def _current_rows(

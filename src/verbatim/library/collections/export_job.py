@@ -197,8 +197,10 @@ class CollectionExportJob(JobKind[Inputs, Built]):
             act_in(user, inputs.tenant_id)  # the job's library, authorised when it was queued
             for fmt in inputs.formats:
                 try:
-                    rendered = await transcriptions.export_transcription(
-                        session, user, transcription_id, fmt
+                    rendered = await transcriptions.render_source(
+                        await transcriptions.export_transcription(
+                            session, user, transcription_id, fmt
+                        )
                     )
                 except AppError:  # deleted, or no longer completed (reprocessing)
                     return None
