@@ -89,6 +89,11 @@ async def test_meaning_words_and_deep_link(alice: ApiUser) -> None:
         f"http://verbatim.test/api/v1/audio/{planning.audio_file_id}/content#t=30"
     )
     assert top["link"]["start_time"] == 30.0
+    # The web page that plays it from there, showing this transcript.
+    assert top["link"]["page_url"] == (
+        f"http://verbatim.test/recordings/{planning.audio_file_id}"
+        f"?transcription={planning.transcription_id}&t=30"
+    )
     assert top["similarity"] > 0.3
     assert body["mode"] == "hybrid" and body["group_by"] == "chunk"
 

@@ -117,6 +117,11 @@ async def search(
         url = absolute_url(request, f"/api/v1/audio/{audio_id}/content", public)
         return f"{url}#t={_seconds(start)}"
 
+    def page_url(audio_id: uuid.UUID, transcription_id: uuid.UUID, start: float) -> str:
+        # The recording page seeks to `t` and shows this transcription.
+        path = f"/recordings/{audio_id}?transcription={transcription_id}&t={_seconds(start)}"
+        return absolute_url(request, path, public)
+
     req = service.SearchRequest(
         q=q,
         mode=mode,
@@ -149,4 +154,5 @@ async def search(
             ),
         ),
         media_url=media_url,
+        page_url=page_url,
     )

@@ -37,7 +37,8 @@ class DeepLink(BaseModel):
     )
     page_url: str | None = Field(
         default=None,
-        description="The web page playing the recording at the hit (when the UI exists)",
+        description="The web page playing the recording from the hit, with this transcript",
+        examples=["https://verbatim.example/recordings/9b2c...?transcription=41f0...&t=754.2"],
     )
 
 
@@ -116,7 +117,9 @@ class SearchPage(BaseModel):
                                 "media_url": "https://verbatim.example/api/v1/audio/"
                                 "9b2c1d4e-7a6f-4e2b-8c3d-1f0e9a8b7c6d/content#t=754.2",
                                 "start_time": 754.2,
-                                "page_url": None,
+                                "page_url": "https://verbatim.example/recordings/"
+                                "9b2c1d4e-7a6f-4e2b-8c3d-1f0e9a8b7c6d?transcription="
+                                "5f0c8a2e-4c1b-4f7e-9a53-0d2f8e7b9c11&t=754.2",
                             },
                         }
                     ],

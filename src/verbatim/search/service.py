@@ -252,6 +252,7 @@ async def search(
     *,
     model: QueryModel,
     media_url: Callable[[uuid.UUID, float], str],
+    page_url: PageUrl | None = None,
 ) -> dict[str, Any]:
     q = check_query(req.q)
     fingerprint = _fingerprint(req, q)
@@ -292,10 +293,11 @@ async def search(
     more = len(rows) > req.limit
     rows = rows[: req.limit]
 
-    hits = [_hit(row, media_url) for row in rows]
+    links = _Links(media_url, page_url)
+    hits = [_hit(row, links) for row in rows]
     if query_vector is not None and model.embed_sentences is not None:
         await _sentence_highlights(hits, query_vector, model.embed_sentences)
-    await _link_times(session, hits, media_url)
+    await _link_times(session, hits, links)
     for hit in hits:
         hit["snippet"] = highlight.snippet(hit["text"], hit.pop("_spans"))
     next_offset = offset + req.limit
@@ -311,10 +313,28 @@ async def search(
     }
 
 
-def _hit(row: Any, media_url: Callable[[uuid.UUID, float], str]) -> dict[str, Any]:
+# (audio file, transcription, second) -> the web page playing the recording from there.
+PageUrl = Callable[[uuid.UUID, uuid.UUID, float], str]
+
+
+@dataclass(frozen=True)
+class _Links:
+    media_url: Callable[[uuid.UUID, float], str]
+    page_url: PageUrl | None
+
+    def at(self, hit: dict[str, Any], start: float) -> dict[str, Any]:
+        audio_id, transcription_id = hit["audio_file_id"], hit["transcription_id"]
+        return {
+            "media_url": self.media_url(audio_id, start),
+            "start_time": start,
+            "page_url": self.page_url(audio_id, transcription_id, start) if self.page_url else None,
+        }
+
+
+def _hit(row: Any, links: _Links) -> dict[str, Any]:
     spans = highlight.word_spans(row["text"], row["headline"])
     distance = row["distance"]
-    return {
+    hit: dict[str, Any] = {
         "chunk_id": row["chunk_id"],
         "transcription_id": row["transcription_id"],
         "audio_file_id": row["audio_file_id"],
@@ -334,12 +354,9 @@ def _hit(row: Any, media_url: Callable[[uuid.UUID, float], str]) -> dict[str, An
         "text_rank": row["text_rank"],
         "similarity": None if distance is None else round(1.0 - float(distance), 4),
         "hits_in_transcription": row["hits"],
-        "link": {
-            "media_url": media_url(row["audio_file_id"], row["start_time"]),
-            "start_time": row["start_time"],
-            "page_url": None,
-        },
     }
+    hit["link"] = links.at(hit, row["start_time"])
+    return hit
 
 
 async def _sentence_highlights(
@@ -373,9 +390,7 @@ async def _sentence_highlights(
             _set_sentence(hit, best)
 
 
-async def _link_times(
-    session: AsyncSession, hits: list[dict[str, Any]], media_url: Callable[[uuid.UUID, float], str]
-) -> None:
+async def _link_times(session: AsyncSession, hits: list[dict[str, Any]], links: _Links) -> None:
     """Deep links start at the first highlighted word, timed by the transcript's words.
 
     One query for the page: the segments (with word times) overlapping each highlighted hit.
@@ -405,12 +420,7 @@ async def _link_times(
         at = highlight.time_at(
             hit["text"], hit["_spans"][0][0], hit["start_time"], hit["end_time"], words.get(i, [])
         )
-        at = round(at, 2)
-        hit["link"] = {
-            "media_url": media_url(hit["audio_file_id"], at),
-            "start_time": at,
-            "page_url": None,
-        }
+        hit["link"] = links.at(hit, round(at, 2))
 
 
 def _set_sentence(hit: dict[str, Any], span: tuple[int, int]) -> None:
