@@ -225,3 +225,28 @@ async def test_user_owning_a_tenth_of_a_percent_gets_their_hits(
     r = await big_user.get("/api/v1/search", params={"q": QUERIES[0], "limit": 50})
     assert r.status_code == 200, r.text
     assert not {h["chunk_id"] for h in r.json()["items"]} & small_ids
+
+    # The plan the big user's search runs (HNSW branch): the exact branch, gated off, must not
+    # start parallel workers. PostgreSQL evaluates the gate inside each worker, so a parallel
+    # plan paid 10-37 ms of worker start-up for nothing on every search (bench/search, 100k).
+    big_row = None
+    async with get_services().sessionmaker() as session:
+        big_row = await session.get(User, big)
+        assert big_row is not None
+        _, vector = await embedding.embed_query(QUERIES[1])
+        # Make a parallel plan attractive, as a large table makes it by itself.
+        await session.execute(text("SET LOCAL parallel_setup_cost = 0"))
+        await session.execute(text("SET LOCAL parallel_tuple_cost = 0"))
+        await session.execute(text("SET LOCAL min_parallel_table_scan_size = 0"))
+        plan = await service.explain_search(
+            session,
+            settings,
+            big_row,
+            QUERIES[1],
+            SearchMode.hybrid,
+            service.vector_literal(vector),
+            embedding.loaded_model(),
+        )
+        await session.rollback()
+    assert "Index Scan using ix_transcription_chunk_embedding" in plan
+    assert "Workers Launched" not in plan and "Parallel" not in plan, plan

@@ -40,7 +40,7 @@ from verbatim.models import (
 )
 from verbatim.search import highlight
 from verbatim.search.language import TS_CONFIGS
-from verbatim.search.query import Filters, build
+from verbatim.search.query import Filters, SearchSql, build
 from verbatim.search.schemas import SearchMode
 from verbatim.tenancy.scope import access_of, visible
 
@@ -232,6 +232,10 @@ async def _set_index_options(session: AsyncSession, settings: Settings, candidat
             "SELECT set_config('hnsw.ef_search', :ef, true),"
             " set_config('hnsw.iterative_scan', :iterative, true),"
             " set_config('hnsw.max_scan_tuples', :max_tuples, true),"
+            # No parallel workers: the gated-off branch (exact or HNSW) is gated inside each
+            # worker, so a parallel plan started two workers for nothing (10-37 ms a search at
+            # 100k); the branch that runs reads at most a few thousand rows.
+            " set_config('max_parallel_workers_per_gather', '0', true),"
             # psycopg prepares a statement run five times on a connection; a generic plan
             # (user and vector unknown) could not pick the HNSW or exact branch well.
             " set_config('plan_cache_mode', 'force_custom_plan', true)"
@@ -272,22 +276,15 @@ async def search(
     if req.mode is not SearchMode.text:
         model_name, query_vector = await model.embed_query(q)
     await _set_index_options(session, settings, candidates)
-    stmt = build(
-        mode=req.mode.value,
-        user_id=user.id,
-        tenant_id=access_of(user).tenant_id,
-        personal=access_of(user).personal,
-        query_text=q,
-        query_vector=vector_literal(query_vector) if query_vector is not None else None,
-        embedding_model=model_name,
-        language_configs=LANGUAGE_CONFIGS,
-        filters=req.filters,
-        candidates=candidates,
-        exact_max=settings.search_exact_max_chunks,
-        rrf_k=settings.search_rrf_k,
-        limit=req.limit,
-        offset=offset,
-        group_by_transcription=req.group_by_transcription,
+    stmt = _statement(
+        settings,
+        user,
+        req,
+        q,
+        vector_literal(query_vector) if query_vector is not None else None,
+        model_name,
+        candidates,
+        offset,
     )
     rows = (await session.execute(text(stmt.sql), stmt.params)).mappings().all()
     more = len(rows) > req.limit
@@ -329,6 +326,56 @@ class _Links:
             "start_time": start,
             "page_url": self.page_url(audio_id, transcription_id, start) if self.page_url else None,
         }
+
+
+def _statement(
+    settings: Settings,
+    user: User,
+    req: SearchRequest,
+    q: str,
+    query_vector: str | None,
+    model_name: str | None,
+    candidates: int,
+    offset: int,
+) -> SearchSql:
+    return build(
+        mode=req.mode.value,
+        user_id=user.id,
+        tenant_id=access_of(user).tenant_id,
+        personal=access_of(user).personal,
+        query_text=q,
+        query_vector=query_vector,
+        embedding_model=model_name,
+        language_configs=LANGUAGE_CONFIGS,
+        filters=req.filters,
+        candidates=candidates,
+        exact_max=settings.search_exact_max_chunks,
+        rrf_k=settings.search_rrf_k,
+        limit=req.limit,
+        offset=offset,
+        group_by_transcription=req.group_by_transcription,
+    )
+
+
+async def explain_search(
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    q: str,
+    mode: SearchMode,
+    query_vector: str | None,
+    model_name: str | None,
+    filters: Filters | None = None,
+) -> str:
+    """`EXPLAIN ANALYZE` of the statement a first page of this search runs, with the same
+    transaction settings (tests and benchmarks read the plan PostgreSQL really picks)."""
+    req = SearchRequest(q, mode, filters or Filters(), 10, None, False)
+    await _set_index_options(session, settings, settings.search_candidates)
+    stmt = _statement(
+        settings, user, req, q, query_vector, model_name, settings.search_candidates, 0
+    )
+    rows = await session.execute(text("EXPLAIN (ANALYZE, COSTS OFF) " + stmt.sql), stmt.params)
+    return "\n".join(str(row[0]) for row in rows)
 
 
 def _hit(row: Any, links: _Links) -> dict[str, Any]:
