@@ -4,11 +4,13 @@ a separate `verbatim worker` process, and a server-sent events reader."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,6 +25,20 @@ from verbatim.app import create_app
 from verbatim.config import Settings
 from verbatim.engines.process_pool import EnginePool
 from verbatim.httpserver import uvicorn_options
+
+
+def wait_until_serving(
+    proc: subprocess.Popen[bytes], url: str, *, path: str = "/health/live", timeout_s: float = 60
+) -> None:
+    """Poll `url + path` until it answers 200; fail if the server process exits or is late."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        assert proc.poll() is None, "verbatim serve exited"
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}{path}", timeout=2).status_code == 200:
+                return
+        assert time.monotonic() < deadline, f"verbatim serve did not answer {path}"
+        time.sleep(0.2)
 
 
 def free_port() -> int:

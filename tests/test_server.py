@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import pytest
 import structlog
 import uvicorn
 
+from tests.live import wait_until_serving
 from verbatim.app import create_app
 from verbatim.config import Settings
 from verbatim.httpserver import uvicorn_options
@@ -52,16 +52,7 @@ def served(tmp_path: Path, database_url: str) -> Iterator[int]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, "verbatim serve exited"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "verbatim serve did not start"
-            time.sleep(0.2)
+        wait_until_serving(proc, f"http://127.0.0.1:{port}")
         yield port
     finally:
         proc.terminate()

@@ -13,17 +13,16 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 
 from tests.conftest import TEMPLATE_DB, db_uri
+from tests.live import wait_until_serving
 from tests.test_server import free_port
 from verbatim import embedded_db
 
@@ -166,16 +165,7 @@ def web_server(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, f"verbatim serve exited; see {log.name}"
-            try:
-                if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "verbatim serve did not start"
-            time.sleep(0.2)
+        wait_until_serving(proc, url, timeout_s=90)
         yield Server(url, database_url, data_dir)
     finally:
         proc.terminate()

@@ -425,7 +425,12 @@ async def export_source(
         segments=(),
         speakers=speakers_out,
     )
-    return ExportSource(header, segments, fmt, export_cache.key_of(header, segments, fmt))
+    if len(segments) > RENDER_INLINE_SEGMENTS:
+        # Hashing megabytes of words is milliseconds of CPU: off the event loop, like the layout.
+        key = await asyncio.to_thread(export_cache.key_of, header, segments, fmt)
+    else:
+        key = export_cache.key_of(header, segments, fmt)
+    return ExportSource(header, segments, fmt, key)
 
 
 async def render_source(source: ExportSource) -> export.Rendered:
