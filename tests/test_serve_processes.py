@@ -110,3 +110,17 @@ def test_a_metrics_port_without_the_worker_is_refused(settings: Settings, tmp_pa
     )
     assert done.returncode == 2
     assert b"VERBATIM_METRICS_PORT" in done.stderr
+
+
+def test_a_job_worker_that_keeps_dying_is_restarted_ever_more_slowly() -> None:
+    from verbatim.serve_processes import RESTART_DELAY_MAX_S, restart_delay
+
+    delays = []
+    delay = 0.0
+    for _ in range(8):  # dies two seconds after each start
+        delay = restart_delay(delay, 2.0)
+        delays.append(delay)
+    assert delays[:4] == [1.0, 2.0, 4.0, 8.0]
+    assert delays[-1] == RESTART_DELAY_MAX_S
+    # After a run that lasted, the next restart is quick again.
+    assert restart_delay(RESTART_DELAY_MAX_S, 600.0) == 1.0

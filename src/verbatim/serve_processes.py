@@ -94,6 +94,19 @@ def serve_processes(
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+RESTART_DELAY_MIN_S = 1.0
+RESTART_DELAY_MAX_S = 60.0
+HEALTHY_RUN_S = 60.0
+
+
+def restart_delay(previous_s: float, ran_for_s: float) -> float:
+    """Seconds before starting the job worker again: 1 s after a run that lasted, doubling
+    (up to a minute) while it keeps dying within a minute of its start."""
+    if ran_for_s >= HEALTHY_RUN_S or previous_s <= 0:
+        return RESTART_DELAY_MIN_S
+    return min(previous_s * 2, RESTART_DELAY_MAX_S)
+
+
 class _JobWorker:
     """`verbatim worker` as a child, started again if it dies (its jobs are retried: the
     job lifecycle's stalled-worker recovery)."""
@@ -109,14 +122,19 @@ class _JobWorker:
         return subprocess.Popen([sys.executable, "-m", "verbatim.cli", "worker"])
 
     def _keep_alive(self) -> None:
+        delay = 0.0
         while not self._stopping.is_set():
+            started = time.monotonic()
             code = self._process.wait()
             if self._stopping.is_set():
                 return
-            log.warning("job_worker_exited", returncode=code)
-            time.sleep(1.0)
-            if not self._stopping.is_set():
-                self._process = self._start()
+            delay = restart_delay(delay, time.monotonic() - started)
+            log.warning("job_worker_exited", returncode=code, restart_in_s=delay)
+            # Wakes at once on stop(); a worker that dies at start-up (bad configuration,
+            # database gone) is not restarted in a tight loop.
+            if self._stopping.wait(delay):
+                return
+            self._process = self._start()
 
     def stop(self) -> None:
         self._stopping.set()

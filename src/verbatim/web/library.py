@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import Select, func, or_, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from verbatim.models import (
@@ -113,7 +114,7 @@ async def library_page(
                 Transcription.parent_id.is_(None),
             )
             .order_by(Transcription.audio_file_id, Transcription.created_at.desc())
-            .distinct(Transcription.audio_file_id)
+            .ext(distinct_on(Transcription.audio_file_id))
         )
     }
     t_ids = [t.id for t in latest.values()]
