@@ -85,6 +85,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--search-m", type=int, default=16, help="HNSW m")
     group.add_argument(
+        "--no-search-calibrate",
+        dest="search_calibrate",
+        action="store_false",
+        help="skip indexing the real chunks against synthetic rows of the same count first",
+    )
+    group.add_argument(
         "--search-ef-construction", type=int, default=64, help="HNSW ef_construction"
     )
 
@@ -489,6 +495,7 @@ def semantic_ids(
         language_configs=LANGUAGE_CONFIGS,
         candidates=100,
         exact_max=exact_max,
+        text_max=0,
         rrf_k=60,
         limit=RECALL_K,
         offset=0,
@@ -738,6 +745,87 @@ def measure_size(
     return result
 
 
+def calibrate(args: argparse.Namespace, corpus: Corpus, copies: int) -> dict[str, Any]:
+    """How far is the synthetic stand-in from real text, at a size where both exist?
+
+    Past the real chunks, the corpus is noisy copies (`copies` per real chunk at the largest
+    size). Here the same number of rows is indexed twice with the same HNSW settings: all real
+    chunks, then 1/copies of them (chosen at random) with the rest made by the same generator.
+    The recall@10 of each (no filter, plain `ORDER BY <=> LIMIT 10`) and how close a query's
+    neighbours are to one another say whether the synthetic rows make the index harder or
+    easier than text would.
+    """
+    from pgvector.psycopg import register_vector
+
+    from verbatim import embedded_db
+    from verbatim.search import embedding
+
+    n = len(corpus.texts)
+    rng = np.random.default_rng(5)
+    picked = rng.choice(len(corpus.queries), size=min(200, len(corpus.queries)), replace=False)
+    queries = np.asarray(
+        embedding.embed_passages([corpus.queries[i] for i in picked])[1], dtype=np.float32
+    )
+    bases = np.sort(rng.choice(n, size=max(1, n // copies), replace=False))
+    sets = {
+        "real": corpus.vectors,
+        "synthetic": _vector_rows(corpus.vectors[bases], n, np.random.default_rng(11)),
+    }
+    out: dict[str, Any] = {"rows": n, "copies_per_real_chunk": copies, "queries": len(queries)}
+    with tempfile.TemporaryDirectory(prefix="bench-calibrate-", dir=args.tmp_dir) as tmp:
+        server = embedded_db.start(Path(tmp) / "postgres")
+        try:
+            with psycopg.connect(server.uri, autocommit=True) as conn:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                register_vector(conn)
+                conn.execute("SET maintenance_work_mem = '2GB'")
+                conn.execute("SET max_parallel_maintenance_workers = 1")
+                for name, vectors in sets.items():
+                    out[name] = _calibration_figures(conn, vectors, queries, args)
+                    print(f"  calibration, {name} ({n} rows): {out[name]}", flush=True)
+        finally:
+            server.stop()
+    return out
+
+
+def _calibration_figures(
+    conn: psycopg.Connection[Any], vectors: np.ndarray, queries: np.ndarray, args: Any
+) -> dict[str, Any]:
+    conn.execute("DROP TABLE IF EXISTS calibration")
+    conn.execute("CREATE TABLE calibration (id int, embedding vector(384))")
+    with conn.cursor().copy(
+        "COPY calibration (id, embedding) FROM STDIN WITH (FORMAT BINARY)"
+    ) as cp:
+        cp.set_types(["int4", "vector"])
+        for i, vector in enumerate(vectors):
+            cp.write_row((i, vector))
+    conn.execute(
+        "CREATE INDEX ON calibration USING hnsw (embedding vector_cosine_ops)"
+        f" WITH (m = {args.search_m}, ef_construction = {args.search_ef_construction})"
+    )
+    sims = queries @ vectors.T
+    truth = np.argsort(-sims, axis=1)[:, :RECALL_K]
+    ranked = -np.sort(-sims, axis=1)
+    by_ef: dict[str, float] = {}
+    for ef in EF_SWEEP:
+        conn.execute(f"SET hnsw.ef_search = {ef}")
+        found = 0
+        for q, vector in enumerate(queries):
+            rows = conn.execute(
+                "SELECT id FROM calibration ORDER BY embedding <=> %s LIMIT %s", (vector, RECALL_K)
+            ).fetchall()
+            found += len({r[0] for r in rows} & set(truth[q].tolist()))
+        by_ef[str(ef)] = round(found / (RECALL_K * len(queries)), 3)
+    return {
+        "recall_at_10_by_ef_search": by_ef,
+        # Cosine similarity of a query's 1st and 10th nearest rows: the smaller the gap, the
+        # closer to a tie the 10th place is, and the harder for a graph index to get right.
+        "query_1st_similarity": round(float(np.median(ranked[:, 0])), 3),
+        "query_10th_similarity": round(float(np.median(ranked[:, RECALL_K - 1])), 3),
+        "gap_1st_10th": round(float(np.median(ranked[:, 0] - ranked[:, RECALL_K - 1])), 3),
+    }
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         sizes = [int(s) for s in str(args.search_sizes).split(",") if s.strip()]
@@ -755,6 +843,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "model": corpus.model,
         "sizes": {},
     }
+    copies = max(1, round(max(sizes) / len(corpus.texts)))
+    if args.search_calibrate and copies > 1:
+        print(f"\n-- calibration: real text against the synthetic rows ({copies} per chunk)")
+        results["calibration"] = calibrate(args, corpus, copies)
     for n in sizes:
         print(f"\n-- {n} chunks", flush=True)
         results["sizes"][str(n)] = measure_size(args, n, corpus)

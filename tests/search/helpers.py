@@ -45,7 +45,7 @@ async def add_recording(
     user: ApiUser,
     chunks: list[Chunk],
     *,
-    language: str = "en",
+    language: str | None = "en",
     fixture: str = "speech.wav",
     filename: str | None = None,
     title: str | None = None,

@@ -78,6 +78,8 @@ class Transcription(IdMixin, TimestampMixin, OwnedMixin, Base):
             "id",
             postgresql_include=["tenant_id", "parent_id"],
         ),
+        # An organisation's distinct languages, probed one by one by search (migration 0018).
+        Index("ix_transcription_tenant_language", "tenant_id", "language"),
     )
 
     audio_file_id: Mapped[uuid.UUID] = mapped_column(

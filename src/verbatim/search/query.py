@@ -121,6 +121,7 @@ def build(
     language_configs: Mapping[str, str],
     candidates: int,
     exact_max: int,
+    text_max: int,
     rrf_k: int,
     limit: int,
     offset: int,
@@ -162,6 +163,7 @@ def build(
     # (The sizing count leaves this out: it only chooses a plan, and stays index-only.)
     vec_conditions = "\n    AND ".join([*in_scope, "c.embedding_model = :embedding_model"])
     legs: list[str] = []
+    recursive = False
 
     if mode in ("hybrid", "semantic"):
         assert query_vector is not None
@@ -216,11 +218,30 @@ def build(
         # through the same map the indexer uses; `simple` for any other language).
         params["lang_keys"] = list(language_configs)
         params["lang_cfgs"] = list(language_configs.values())
-        languages = (
-            "SELECT DISTINCT t.language FROM transcription t WHERE t.id IN (SELECT id FROM scope)"
-            if narrowed
-            else f"SELECT DISTINCT t.language FROM transcription t WHERE {owned_t}"
-        )
+        if narrowed:
+            languages = (
+                "SELECT DISTINCT t.language FROM transcription t"
+                " WHERE t.id IN (SELECT id FROM scope)"
+            )
+        else:
+            # The caller's distinct languages by a loose index scan: one probe of the
+            # (owner, language) index per language, not a pass over every transcription
+            # (6 ms at 20,000 transcriptions, on every search).
+            recursive = True
+            ctes.append(
+                "langs AS (\n"
+                f"  (SELECT t.language FROM transcription t WHERE {owned_t}"
+                " AND t.language IS NOT NULL ORDER BY t.language LIMIT 1)\n"
+                "  UNION ALL\n"
+                f"  SELECT (SELECT t.language FROM transcription t WHERE {owned_t}"
+                " AND t.language > l.language ORDER BY t.language LIMIT 1)\n"
+                "  FROM langs l WHERE l.language IS NOT NULL\n)"
+            )
+            languages = (
+                "SELECT language FROM langs WHERE language IS NOT NULL UNION ALL"
+                f" SELECT NULL WHERE EXISTS (SELECT 1 FROM transcription t WHERE {owned_t}"
+                " AND t.language IS NULL)"
+            )
         ctes.append(
             "tsq AS MATERIALIZED (\n"
             "  SELECT cfg, websearch_to_tsquery(cfg, :q) AS query FROM (\n"
@@ -233,13 +254,23 @@ def build(
         )
         # Per configuration: the query in that configuration against the rows indexed with it
         # (a GIN scan each; a transcription's chunks use its language's configuration).
+        # Ranking reads every match's tsvector: a query of common words matching 77,000 of a
+        # million chunks took 440 ms. At most :text_max matches (the first the index yields)
+        # are ranked; past that, words say little about which chunk is meant.
+        matches = (
+            "SELECT c.id, c.tsv, tsq.query\n"
+            "    FROM tsq JOIN transcription_chunk c\n"
+            "      ON c.ts_config = tsq.cfg AND c.tsv @@ tsq.query\n"
+            f"    WHERE {conditions}"
+        )
+        if text_max > 0:
+            matches += "\n    LIMIT :text_max"
+            params["text_max"] = text_max
         ctes.append(
             "txt AS MATERIALIZED (\n"
-            "  SELECT c.id, ts_rank_cd(c.tsv, tsq.query) AS ts_rank\n"
-            "  FROM tsq JOIN transcription_chunk c\n"
-            "    ON c.ts_config = tsq.cfg AND c.tsv @@ tsq.query\n"
-            f"  WHERE {conditions}\n"
-            "  ORDER BY ts_rank DESC, c.id\n"
+            "  SELECT m.id, ts_rank_cd(m.tsv, m.query) AS ts_rank\n"
+            f"  FROM (\n    {matches}\n  ) m\n"
+            "  ORDER BY ts_rank DESC, m.id\n"
             "  LIMIT :k\n)"
         )
         legs.append(
@@ -286,7 +317,7 @@ def build(
             " :headline_options) END"
         )
     sql = (
-        "WITH "
+        ("WITH RECURSIVE " if recursive else "WITH ")
         + ",\n".join(ctes)
         + "\nSELECT p.id AS chunk_id, p.score, p.retrievers, p.semantic_rank, p.text_rank,"
         " p.distance, p.hits,\n"

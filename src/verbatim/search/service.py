@@ -350,6 +350,7 @@ def _statement(
         filters=req.filters,
         candidates=candidates,
         exact_max=settings.search_exact_max_chunks,
+        text_max=settings.search_text_max_matches,
         rrf_k=settings.search_rrf_k,
         limit=req.limit,
         offset=offset,
