@@ -412,3 +412,97 @@ async def test_another_user_sees_nothing(browser: Any, web_server: Server) -> No
     assert (await search.json())["items"] == []
     await owner.close()
     await other.close()
+
+
+async def test_a_viewer_gets_pages_without_write_controls_and_no_script_errors(
+    browser: Any, web_server: Server
+) -> None:
+    """A viewer of an organisation (reads only) is offered no control that writes, and the
+    pages' scripts, which wire those controls, still run without an error."""
+    owner = await browser.new_context(viewport=DESKTOP)
+    page = await owner.new_page()
+    await register(page, web_server, "org-owner@example.com")
+    await page.goto(f"{web_server.url}/organisations")
+    await page.get_by_label("Organisation name").fill("Newsroom")
+    await page.get_by_role("button", name="Create").click()
+    await page.wait_for_url(re.compile(r"/organisations/[0-9a-f-]{36}$"))
+    await page.get_by_label("Email to invite").fill("org-viewer@example.com")
+    await page.get_by_label("Role", exact=True).select_option("viewer")
+    await page.get_by_role("button", name="Invite").click()
+    invite = await page.locator("#invite-link").text_content()
+    invite_path = "/" + invite.split("://", 1)[1].split("/", 1)[1]
+    # The owner acts in the organisation: one transcribed recording, in a collection.
+    await page.goto(f"{web_server.url}/library")
+    await page.locator("#tenant-select").select_option(label="Newsroom (owner)")
+    await page.get_by_role("button", name="Switch", exact=True).click()
+    await page.wait_for_url(f"{web_server.url}/library")
+    await page.locator("#file-input").set_input_files([str(FIXTURES / "speech2.wav")])
+    await page.wait_for_function(
+        "document.querySelector('#uploads li')?.dataset.done === 'completed'", timeout=240_000
+    )
+    await page.reload()
+    recording_url = web_server.url + await page.locator("#library tbody a").first.get_attribute(
+        "href"
+    )
+    await page.goto(f"{web_server.url}/collections")
+    await page.get_by_label("New collection").fill("Shelf")
+    await page.get_by_role("button", name="Create").click()
+    await page.wait_for_url(re.compile(r"/collections/[0-9a-f-]{36}$"))
+    collection_url = page.url
+    await page.goto(recording_url)
+    await page.get_by_role("button", name="Add", exact=True).click()
+    await page.get_by_text("Added to Shelf").wait_for()
+
+    other = await browser.new_context(viewport=DESKTOP)
+    viewer = await other.new_page()
+    errors: list[str] = []
+    viewer.on("pageerror", lambda exc: errors.append(str(exc)))
+    viewer.on(
+        "console",
+        lambda m: (
+            errors.append(f"{m.text} ({m.location.get('url')})")
+            if m.type == "error" and not str(m.location.get("url", "")).endswith("/favicon.ico")
+            else None
+        ),
+    )
+    await register(viewer, web_server, "org-viewer@example.com")
+    await viewer.goto(web_server.url + invite_path)
+    await viewer.get_by_role("button", name="Join").click()
+    await viewer.wait_for_url(f"{web_server.url}/library")
+    writes = (
+        "#dropzone, #file-input, #url-form, #bulk-delete, #bulk-collection, #bulk-collect, "
+        "#transcribe, .speaker-form, [data-assign], #collect-form, #transcript .edit, "
+        "#editor-template, #new-collection, [data-delete-collection], [data-move], "
+        "[data-remove], #collection-export, #new-topic, [data-delete-topic], .profile-form"
+    )
+    assert "your role (viewer) cannot change it" in await viewer.locator("#read-only").inner_text()
+    assert await viewer.locator(writes).count() == 0
+    # Reading stays: choosing recordings enables their export.
+    await viewer.get_by_label("Select all on this page").check()
+    assert await viewer.locator("#bulk-export").is_enabled()
+
+    await viewer.goto(recording_url)
+    await viewer.wait_for_selector("#transcript .turn")
+    await viewer.wait_for_function("window.verbatimReady !== undefined")
+    assert await viewer.locator(writes).count() == 0
+    assert await viewer.evaluate(UNLABELLED) == []
+    # The page's script runs: a click on a word plays from there.
+    await viewer.wait_for_function("document.getElementById('media').readyState >= 1")
+    word = viewer.locator(".words span").nth(2)
+    start = float(await word.get_attribute("data-s"))
+    await word.click()
+    await viewer.wait_for_function(
+        f"Math.abs(document.getElementById('media').currentTime - {start}) < 0.6"
+    )
+    await viewer.locator("#media").evaluate("m => m.pause()")
+
+    for url in ("/collections", collection_url, "/topics", "/voices", "/search"):
+        await viewer.goto(url if url.startswith("http") else web_server.url + url)
+        assert await viewer.locator("#read-only").count() == 1, url
+        assert await viewer.locator(writes).count() == 0, url
+    await viewer.goto(collection_url)
+    assert await viewer.locator("#items li[data-transcription] a").count() == 1
+    assert await viewer.locator("#items li[draggable=true]").count() == 0
+    assert errors == [], errors
+    await owner.close()
+    await other.close()

@@ -66,6 +66,10 @@ class Viewer:
     tenants: list[dict[str, Any]] = field(default_factory=list)
     tenant: dict[str, Any] | None = None  # the active one
     stale_tenant: bool = False
+    # Whether the active tenant access may write (decision 0019: viewers, and administrators
+    # looking in, read only). The pages offer no control that writes when it is False: the API
+    # would refuse it with 403 `tenant_read_only`.
+    can_write: bool = True
 
 
 async def _viewer(request: Request, services: ServicesDep, session: SessionDep) -> Viewer | None:
@@ -88,8 +92,9 @@ async def _viewer(request: Request, services: ServicesDep, session: SessionDep) 
             if not access.admin_override:  # an administrator switches only to their own
                 attach(user, access)
     viewer.tenants = await tenancy_service.my_tenants(session, user)
-    active = access_of(user).tenant_id
-    viewer.tenant = next((t for t in viewer.tenants if t["id"] == active), None)
+    access = access_of(user)
+    viewer.tenant = next((t for t in viewer.tenants if t["id"] == access.tenant_id), None)
+    viewer.can_write = access.can_write
     return viewer
 
 
@@ -479,7 +484,7 @@ async def recording(
         context["colours"] = transcript.speaker_colours([s.label for s in speakers])
         context["names"] = {s.label: s.display_name or s.label for s in speakers}
         context["transcript_html"] = transcript.article_html(
-            context["turns"], context["names"], context["colours"]
+            context["turns"], context["names"], context["colours"], editable=viewer.can_write
         )
         topics, _ = await topics_service.transcription_topics(
             session, user, t.id, status=None, limit=100, offset=0

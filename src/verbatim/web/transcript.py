@@ -108,9 +108,12 @@ def speaker_colours(labels: list[str]) -> dict[str, int]:
     return {label: i % PALETTE for i, label in enumerate(labels)}
 
 
-def article_html(turns: list[Turn], names: dict[str, str], colours: dict[str, int]) -> Markup:
+def article_html(
+    turns: list[Turn], names: dict[str, str], colours: dict[str, int], *, editable: bool = True
+) -> Markup:
     """Every turn of the transcript, in one string (a template loop over thousands of turns
-    costs more than the words themselves)."""
+    costs more than the words themselves). Without `editable` (a role that reads only) the
+    turns have no Edit button."""
     parts = []
     for turn in turns:
         head = ""
@@ -123,13 +126,18 @@ def article_html(turns: list[Turn], names: dict[str, str], colours: dict[str, in
             name = escape(names.get(turn.speaker, turn.speaker))
             head = f'<span class="who" data-label="{label}">{name}</span>'
         at = clock(turn.start)
+        edit = (
+            f'<button type="button" class="edit ghost small" aria-label="Edit turn at {at}">'
+            "Edit</button>"
+            if editable
+            else ""
+        )
         parts.append(
             f'<section class="{cls}" data-index="{turn.index}"{speaker_attr}>'
             f'<div class="turn-head">{head}'
             f'<button type="button" class="time" data-seek="{turn.start:.3f}" '
             f'aria-label="Play from {at}">{at}</button>'
-            f'<button type="button" class="edit ghost small" aria-label="Edit turn at {at}">'
-            f"Edit</button></div>"
+            f"{edit}</div>"
             f'<p class="words">{turn.html}</p></section>'
         )
     return Markup("".join(parts))  # noqa: S704 - names, labels and words are escaped above

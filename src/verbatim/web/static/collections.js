@@ -19,7 +19,8 @@ document.addEventListener("click", async (e) => {
 });
 
 const list = document.getElementById("items");
-if (list) {
+// Reordering and removing only where the page offers them (not to a role that reads only).
+if (list && "editable" in list.dataset) {
   const cid = list.dataset.collection;
   const items = () => [...list.querySelectorAll("li[data-transcription]")];
   const relabel = () => items().forEach((li, i) => {

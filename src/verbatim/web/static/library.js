@@ -182,12 +182,14 @@ async function ingest(file) {
 function setupUpload() {
   const zone = document.getElementById("dropzone");
   const input = document.getElementById("file-input");
+  // A role that reads only (a viewer) gets no upload controls: nothing to set up.
+  if (!zone || !input || !list) return;
   const run = (files) => Promise.all([...files].map(ingest)).then(() => toast("All files done"));
   input.addEventListener("change", () => { run(input.files); input.value = ""; });
   zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
   zone.addEventListener("dragleave", () => zone.classList.remove("over"));
   zone.addEventListener("drop", (e) => { e.preventDefault(); zone.classList.remove("over"); run(e.dataTransfer.files); });
-  document.getElementById("url-form").addEventListener("submit", async (e) => {
+  document.getElementById("url-form")?.addEventListener("submit", async (e) => {
     e.preventDefault();
     const field = document.getElementById("url-input");
     const row = uploadRow(field.value);
@@ -220,7 +222,10 @@ function setupLiveJobs() {
 function setupBulk() {
   const table = document.getElementById("library");
   const picks = () => [...table.querySelectorAll(".pick:checked")].map((c) => c.closest("tr"));
-  const controls = ["bulk-delete", "bulk-collection", "bulk-collect", "bulk-format", "bulk-export"].map((id) => document.getElementById(id));
+  // Delete and add-to-collection are left out of the page for a role that reads only.
+  const controls = ["bulk-delete", "bulk-collection", "bulk-collect", "bulk-format", "bulk-export"]
+    .map((id) => document.getElementById(id))
+    .filter(Boolean);
   const update = () => {
     const n = picks().length;
     document.getElementById("selected-count").textContent = `${n} selected`;
@@ -230,14 +235,14 @@ function setupBulk() {
     if (e.target.id === "select-all") table.querySelectorAll(".pick").forEach((c) => { c.checked = e.target.checked; });
     update();
   });
-  document.getElementById("bulk-delete").addEventListener("click", async () => {
+  document.getElementById("bulk-delete")?.addEventListener("click", async () => {
     const rows = picks();
     if (!confirm(`Delete ${rows.length} recording(s) and their transcripts?`)) return;
     const result = await api("POST", "/api/v1/audio/batch-delete", { ids: rows.map((r) => r.dataset.audio) });
     toast(`Deleted ${result.deleted?.length ?? rows.length}`);
     location.reload();
   });
-  document.getElementById("bulk-collect").addEventListener("click", async () => {
+  document.getElementById("bulk-collect")?.addEventListener("click", async () => {
     const collection = document.getElementById("bulk-collection").value;
     if (!collection) { toast("Make a collection first"); return; }
     let added = 0;

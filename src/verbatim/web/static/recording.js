@@ -273,11 +273,12 @@ function wordsHtml(words, fallback, start) {
 }
 
 function openEditor(turn) {
-  if (turn.classList.contains("editing")) return;
+  const template = document.getElementById("editor-template");
+  if (!template || turn.classList.contains("editing")) return; // no editor for a read-only role
   turn.classList.add("editing");
   const words = turn.querySelector(".words");
   const original = [...words.querySelectorAll("span")].map((s) => s.textContent).join(" ");
-  const form = document.getElementById("editor-template").content.firstElementChild.cloneNode(true);
+  const form = template.content.firstElementChild.cloneNode(true);
   const area = form.querySelector("textarea");
   area.value = original;
   area.id = `edit-${turn.dataset.index}`;
