@@ -238,7 +238,7 @@ class Settings(BaseSettings):
     search_exact_max_chunks: int = Field(default=10000, ge=0)
     # The word leg ranks at most this many matching chunks (0: all). Ranking reads each match's
     # tsvector; a query of common words can match a tenth of a large library.
-    search_text_max_matches: int = Field(default=5000, ge=0)
+    search_text_max_matches: int = Field(default=2000, ge=0)
     # Reciprocal rank fusion constant: score = sum of 1 / (k + rank).
     search_rrf_k: int = Field(default=60, ge=1)
     # Topics: a transcription is suggested for a topic when its best passage reaches this
