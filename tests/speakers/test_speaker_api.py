@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import FIXTURES, ApiUser
-from verbatim.models import Job, Segment, Speaker, Transcription, TranscriptionStatus, VoiceProfile
+from tests.speakers.helpers import add_dialogue, unit
+from verbatim.models import Job, Speaker, Transcription, VoiceProfile
 from verbatim.services import get_services
 
 
@@ -25,65 +26,18 @@ async def counts() -> dict[str, int]:
         }
 
 
-def unit(seed: int) -> list[float]:
-    v = np.random.default_rng(seed).standard_normal(192)
-    return (v / np.linalg.norm(v)).tolist()
-
-
 async def seed_dialogue(user: ApiUser) -> str:
     """A completed dialogue transcription with two speakers, written as the worker would."""
     audio = (await user.upload(FIXTURES / "dialogue.wav")).json()
     me = (await user.get("/api/v1/auth/me")).json()
     tid = uuid.uuid4()
     async with get_services().sessionmaker() as session:
-        session.add(
-            Transcription(
-                id=tid,
-                user_id=me["id"],
-                tenant_id=me["tenant_id"],
-                audio_file_id=audio["id"],
-                status=TranscriptionStatus.completed,
-                mode="dialogue",
-                language="en",
-                engine="faster-whisper",
-                model_name="tiny.en",
-                options={"diarization": "auto"},
-                text="Hello there. Hi. How are you?",
-                duration=4.0,
-            )
-        )
-        await session.flush()
-        for i, (speaker, text) in enumerate(
-            [("SPEAKER_1", "Hello there."), ("SPEAKER_2", "Hi."), ("SPEAKER_1", "How are you?")]
-        ):
-            session.add(
-                Segment(
-                    transcription_id=tid,
-                    index=i,
-                    start=i * 1.5,
-                    end=i * 1.5 + 1.0,
-                    text=text,
-                    speaker=speaker,
-                    words=[],
-                )
-            )
-        session.add_all(
-            [
-                Speaker(
-                    transcription_id=tid,
-                    label="SPEAKER_1",
-                    talk_time=2.0,
-                    word_count=5,
-                    centroid=unit(1),
-                ),
-                Speaker(
-                    transcription_id=tid,
-                    label="SPEAKER_2",
-                    talk_time=1.0,
-                    word_count=1,
-                    centroid=unit(2),
-                ),
-            ]
+        await add_dialogue(
+            session,
+            tid,
+            user_id=uuid.UUID(me["id"]),
+            tenant_id=uuid.UUID(me["tenant_id"]),
+            audio_file_id=uuid.UUID(audio["id"]),
         )
         await session.commit()
     return str(tid)

@@ -12,19 +12,15 @@ import uuid
 import httpx
 
 from tests.conftest import FIXTURES
-from tests.speakers.test_speaker_api import unit
+from tests.speakers.helpers import add_dialogue, unit
 from tests.web.test_session import csrf_of, web_register
 from tests.web.test_tenancy_pages import _other_client, _switch, _web_org
 from verbatim.models import (
     AssignedBy,
     AssignmentStatus,
     Collection,
-    Segment,
-    Speaker,
     Topic,
-    Transcription,
     TranscriptionCollection,
-    TranscriptionStatus,
     TranscriptionTopic,
     VoiceProfile,
 )
@@ -84,53 +80,11 @@ async def _seed(org: str, owner_id: str, audio_id: str) -> dict[str, str]:
     tid, topic_id, cid = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     owned = {"user_id": uuid.UUID(owner_id), "tenant_id": uuid.UUID(org)}
     async with get_services().sessionmaker() as session:
-        session.add(
-            Transcription(
-                id=tid,
-                **owned,
-                audio_file_id=uuid.UUID(audio_id),
-                status=TranscriptionStatus.completed,
-                mode="dialogue",
-                language="en",
-                engine="faster-whisper",
-                model_name="tiny.en",
-                options={"diarization": "auto"},
-                text="Hello there. Hi. How are you?",
-                duration=4.0,
-            )
+        await add_dialogue(
+            session, tid, **owned, audio_file_id=uuid.UUID(audio_id), first_speaker_name="Alice"
         )
-        await session.flush()
-        for i, (speaker, text) in enumerate(
-            [("SPEAKER_1", "Hello there."), ("SPEAKER_2", "Hi."), ("SPEAKER_1", "How are you?")]
-        ):
-            session.add(
-                Segment(
-                    transcription_id=tid,
-                    index=i,
-                    start=i * 1.5,
-                    end=i * 1.5 + 1.0,
-                    text=text,
-                    speaker=speaker,
-                    words=[],
-                )
-            )
         session.add_all(
             [
-                Speaker(
-                    transcription_id=tid,
-                    label="SPEAKER_1",
-                    display_name="Alice",
-                    talk_time=2.0,
-                    word_count=5,
-                    centroid=unit(1),
-                ),
-                Speaker(
-                    transcription_id=tid,
-                    label="SPEAKER_2",
-                    talk_time=1.0,
-                    word_count=1,
-                    centroid=unit(2),
-                ),
                 Topic(id=topic_id, **owned, name="Budget", description="Money matters"),
                 Collection(id=cid, **owned, name="Favourites"),
                 VoiceProfile(**owned, name="Alice", centroid=unit(1)),
